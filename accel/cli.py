@@ -1,0 +1,48 @@
+"""The ``accel`` command line: one subcommand per job, each registered by its own package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from accel.errors import AccelError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="accel", description="Tensor-expression compiler and simulator for a VTA-style accelerator."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    env_cmd = sub.add_parser("env", help="print the active hardware configuration")
+    env_cmd.set_defaults(func=_cmd_env)
+    from accel.sim import commands as sim_commands
+
+    sim_commands.register(sub)
+    return parser
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from accel.env import config_path, get_env
+
+    env = get_env()
+    print(f"configuration: {env.name}  (from {config_path()})")
+    print(f"GEMM core: BATCH={env.BATCH} BLOCK_IN={env.BLOCK_IN} BLOCK_OUT={env.BLOCK_OUT}")
+    print(f"dtypes: inp={env.inp_dtype} wgt={env.wgt_dtype} acc={env.acc_dtype} out={env.out_dtype}")
+    for buf in ("UOP", "INP", "WGT", "ACC"):
+        size = getattr(env, f"{buf}_BUFF_SIZE")
+        depth = getattr(env, f"{buf}_BUFF_DEPTH")
+        print(f"{buf.lower()} SRAM: {size} bytes = {depth} elements")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AccelError as exc:
+        print(f"accel {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,349 @@
+"""The hardware configuration, read once and shared by compiler, runtime and simulator.
+
+``get_env()`` finds the configuration file (``$ACCEL_CONFIG``, else ``./vta_config.json``, else
+the packaged default), checks every key and derives the parameters the rest of accel uses:
+GEMM core shape, element sizes, SRAM depths, dtypes, scope and pragma names, and the cycle-model
+parameters. ``using_env(...)`` switches to another configuration inside a ``with`` block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from accel.errors import ConfigError
+
+PACKAGED_CONFIG = Path(__file__).with_name("vta_config.json")
+
+# Keys every configuration must give, with the range each value may take.
+REQUIRED_INT_KEYS: dict[str, tuple[int, int]] = {
+    "LOG_INP_WIDTH": (0, 5),
+    "LOG_WGT_WIDTH": (0, 5),
+    "LOG_ACC_WIDTH": (3, 5),
+    "LOG_BATCH": (0, 4),
+    "LOG_BLOCK": (0, 6),
+    "LOG_UOP_BUFF_SIZE": (4, 24),
+    "LOG_INP_BUFF_SIZE": (4, 24),
+    "LOG_WGT_BUFF_SIZE": (4, 24),
+    "LOG_ACC_BUFF_SIZE": (4, 24),
+}
+
+# Cycle-model keys: optional, with documented defaults (see docs/cycle_model.md).
+TIMING_DEFAULTS: dict[str, int] = {
+    "CLOCK_MHZ": 100,  # the classic pynq / de10nano clock
+    "DRAM_BUS_BYTES": 8,  # 64-bit memory bus: bytes moved per cycle once a burst streams
+    "DRAM_LATENCY_CYCLES": 32,  # cycles before the first beat of a DRAM burst arrives
+    "GEMM_PIPELINE_DEPTH": 4,  # fill cycles of the GEMM core per instruction
+    "ALU_PIPELINE_DEPTH": 4,  # fill cycles of the vector ALU per instruction
+    "ALU_CYCLES_PER_VECTOR": 2,  # the ALU handles one BATCH x BLOCK_OUT vector every 2 cycles
+    "INSTRUCTION_OVERHEAD_CYCLES": 1,  # decode and dispatch of one instruction
+}
+
+SUPPORTED_TARGETS = ("sim",)
+SUPPORTED_HW_VERSIONS = ("0.0.2",)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One accelerator configuration and every parameter derived from it.
+
+    Build it with :func:`get_env` or :meth:`Environment.from_dict`; the attributes follow the
+    names of the classic VTA tutorials (``BATCH``, ``BLOCK_IN``, ``inp_scope``, ...).
+    """
+
+    cfg: Mapping[str, Any] = field(repr=False)
+
+    # -- raw configuration -------------------------------------------------------------------
+    @property
+    def TARGET(self) -> str:
+        return self.cfg["TARGET"]
+
+    @property
+    def HW_VER(self) -> str:
+        return self.cfg["HW_VER"]
+
+    def __getattr__(self, name: str) -> Any:
+        cfg = object.__getattribute__(self, "cfg")
+        if name in cfg:
+            return cfg[name]
+        raise AttributeError(f"Environment has no attribute {name!r}")
+
+    # -- widths and the GEMM core shape ------------------------------------------------------
+    @property
+    def INP_WIDTH(self) -> int:
+        return 1 << self.cfg["LOG_INP_WIDTH"]
+
+    @property
+    def WGT_WIDTH(self) -> int:
+        return 1 << self.cfg["LOG_WGT_WIDTH"]
+
+    @property
+    def ACC_WIDTH(self) -> int:
+        return 1 << self.cfg["LOG_ACC_WIDTH"]
+
+    @property
+    def OUT_WIDTH(self) -> int:
+        return self.INP_WIDTH
+
+    @property
+    def BATCH(self) -> int:
+        return 1 << self.cfg["LOG_BATCH"]
+
+    @property
+    def BLOCK_IN(self) -> int:
+        return 1 << self.cfg["LOG_BLOCK"]
+
+    @property
+    def BLOCK_OUT(self) -> int:
+        return 1 << self.cfg["LOG_BLOCK"]
+
+    # -- element ("tile") sizes in bytes -----------------------------------------------------
+    @property
+    def INP_ELEM_BYTES(self) -> int:
+        return self.BATCH * self.BLOCK_IN * self.INP_WIDTH // 8
+
+    @property
+    def WGT_ELEM_BYTES(self) -> int:
+        return self.BLOCK_OUT * self.BLOCK_IN * self.WGT_WIDTH // 8
+
+    @property
+    def ACC_ELEM_BYTES(self) -> int:
+        return self.BATCH * self.BLOCK_OUT * self.ACC_WIDTH // 8
+
+    @property
+    def OUT_ELEM_BYTES(self) -> int:
+        return self.BATCH * self.BLOCK_OUT * self.OUT_WIDTH // 8
+
+    UOP_ELEM_BYTES = 4
+
+    # -- SRAM sizes (bytes) and depths (elements) --------------------------------------------
+    @property
+    def UOP_BUFF_SIZE(self) -> int:
+        return 1 << self.cfg["LOG_UOP_BUFF_SIZE"]
+
+    @property
+    def INP_BUFF_SIZE(self) -> int:
+        return 1 << self.cfg["LOG_INP_BUFF_SIZE"]
+
+    @property
+    def WGT_BUFF_SIZE(self) -> int:
+        return 1 << self.cfg["LOG_WGT_BUFF_SIZE"]
+
+    @property
+    def ACC_BUFF_SIZE(self) -> int:
+        return 1 << self.cfg["LOG_ACC_BUFF_SIZE"]
+
+    @property
+    def OUT_BUFF_SIZE(self) -> int:
+        return self.ACC_BUFF_SIZE * self.OUT_WIDTH // self.ACC_WIDTH
+
+    @property
+    def UOP_BUFF_DEPTH(self) -> int:
+        return self.UOP_BUFF_SIZE // self.UOP_ELEM_BYTES
+
+    @property
+    def INP_BUFF_DEPTH(self) -> int:
+        return self.INP_BUFF_SIZE // self.INP_ELEM_BYTES
+
+    @property
+    def WGT_BUFF_DEPTH(self) -> int:
+        return self.WGT_BUFF_SIZE // self.WGT_ELEM_BYTES
+
+    @property
+    def ACC_BUFF_DEPTH(self) -> int:
+        return self.ACC_BUFF_SIZE // self.ACC_ELEM_BYTES
+
+    @property
+    def OUT_BUFF_DEPTH(self) -> int:
+        return self.OUT_BUFF_SIZE // self.OUT_ELEM_BYTES
+
+    @property
+    def LOG_UOP_BUFF_DEPTH(self) -> int:
+        return _log2(self.UOP_BUFF_DEPTH)
+
+    @property
+    def LOG_INP_BUFF_DEPTH(self) -> int:
+        return _log2(self.INP_BUFF_DEPTH)
+
+    @property
+    def LOG_WGT_BUFF_DEPTH(self) -> int:
+        return _log2(self.WGT_BUFF_DEPTH)
+
+    @property
+    def LOG_ACC_BUFF_DEPTH(self) -> int:
+        return _log2(self.ACC_BUFF_DEPTH)
+
+    # -- dtypes, scopes, pragmas -------------------------------------------------------------
+    @property
+    def inp_dtype(self) -> str:
+        return f"int{self.INP_WIDTH}"
+
+    @property
+    def wgt_dtype(self) -> str:
+        return f"int{self.WGT_WIDTH}"
+
+    @property
+    def acc_dtype(self) -> str:
+        return f"int{self.ACC_WIDTH}"
+
+    @property
+    def out_dtype(self) -> str:
+        return f"int{self.OUT_WIDTH}"
+
+    inp_scope = "local.inp_buffer"
+    wgt_scope = "local.wgt_buffer"
+    acc_scope = "local.acc_buffer"
+    dma_copy = "dma_copy"
+    alu = "alu"
+
+    @property
+    def scopes(self) -> tuple[str, str, str]:
+        """The three on-chip scopes, input / weight / accumulator."""
+        return (self.inp_scope, self.wgt_scope, self.acc_scope)
+
+    @property
+    def gemm(self):
+        """The GEMM tensor intrinsic for this configuration (for ``Stage.tensorize``)."""
+        from accel.lower.intrin import gemm_intrin
+
+        return gemm_intrin(self)
+
+    # -- naming ------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """Short configuration name, e.g. ``sim_1x16_i8w8a32_15_15_18_17``."""
+        c = self.cfg
+        return (
+            f"{self.TARGET}_{self.BATCH}x{self.BLOCK_IN}_i{self.INP_WIDTH}w{self.WGT_WIDTH}"
+            f"a{self.ACC_WIDTH}_{c['LOG_UOP_BUFF_SIZE']}_{c['LOG_INP_BUFF_SIZE']}"
+            f"_{c['LOG_WGT_BUFF_SIZE']}_{c['LOG_ACC_BUFF_SIZE']}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as a plain dict (what ``vta_config.json`` holds)."""
+        return dict(self.cfg)
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, cfg: Mapping[str, Any], source: str = "<dict>") -> "Environment":
+        """Check ``cfg`` and build an environment; raises ``ConfigError`` naming a bad key."""
+        return cls(_validate(dict(cfg), source))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "Environment":
+        """Read and check a JSON configuration file."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+        try:
+            cfg = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"configuration {path} is not valid JSON: {exc}") from None
+        if not isinstance(cfg, dict):
+            raise ConfigError(f"configuration {path} must hold a JSON object")
+        return cls.from_dict(cfg, str(path))
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.cfg.items())))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Environment) and dict(self.cfg) == dict(other.cfg)
+
+
+def _log2(value: int) -> int:
+    return value.bit_length() - 1
+
+
+def _validate(cfg: dict[str, Any], source: str) -> dict[str, Any]:
+    known = {"TARGET", "HW_VER", *REQUIRED_INT_KEYS, *TIMING_DEFAULTS}
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown configuration key(s) {', '.join(unknown)}")
+    for key in ("TARGET", "HW_VER", *REQUIRED_INT_KEYS):
+        if key not in cfg:
+            raise ConfigError(f"{source}: missing configuration key {key}")
+    if cfg["TARGET"] not in SUPPORTED_TARGETS:
+        raise ConfigError(
+            f"{source}: TARGET {cfg['TARGET']!r} is not supported (choose from {SUPPORTED_TARGETS})"
+        )
+    if cfg["HW_VER"] not in SUPPORTED_HW_VERSIONS:
+        raise ConfigError(f"{source}: HW_VER {cfg['HW_VER']!r} is not supported")
+    for key, (low, high) in REQUIRED_INT_KEYS.items():
+        _check_int(cfg, key, low, high, source)
+    for key, default in TIMING_DEFAULTS.items():
+        cfg.setdefault(key, default)
+        _check_int(cfg, key, 0 if key.endswith("DEPTH") or "OVERHEAD" in key else 1, 1 << 20, source)
+    env = Environment(cfg)
+    for buf in ("INP", "WGT", "ACC"):
+        if getattr(env, f"{buf}_BUFF_DEPTH") < 1:
+            raise ConfigError(
+                f"{source}: LOG_{buf}_BUFF_SIZE={cfg[f'LOG_{buf}_BUFF_SIZE']} is smaller than one "
+                f"{buf.lower()} element ({getattr(env, f'{buf}_ELEM_BYTES')} bytes)"
+            )
+    if env.INP_ELEM_BYTES * 8 != env.BATCH * env.BLOCK_IN * env.INP_WIDTH:
+        raise ConfigError(f"{source}: an input element must be a whole number of bytes")
+    return cfg
+
+
+def _check_int(cfg: dict[str, Any], key: str, low: int, high: int, source: str) -> None:
+    value = cfg[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{source}: {key}={value} is outside [{low}, {high}]")
+
+
+_ENV_STACK: list[Environment] = []
+_FILE_CACHE: dict[tuple[str, float], Environment] = {}
+
+
+def config_path() -> Path:
+    """The configuration file ``get_env`` reads: $ACCEL_CONFIG, ./vta_config.json, or the default."""
+    override = os.environ.get("ACCEL_CONFIG")
+    if override:
+        return Path(override)
+    local = Path.cwd() / "vta_config.json"
+    return local if local.is_file() else PACKAGED_CONFIG
+
+
+def get_env() -> Environment:
+    """The current environment: the innermost ``using_env`` block, else the configuration file."""
+    if _ENV_STACK:
+        return _ENV_STACK[-1]
+    path = config_path()
+    try:
+        key = (str(path.resolve()), path.stat().st_mtime)
+    except OSError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    env = _FILE_CACHE.get(key)
+    if env is None:
+        env = _FILE_CACHE[key] = Environment.from_file(path)
+    return env
+
+
+@contextlib.contextmanager
+def using_env(config: Environment | Mapping[str, Any] | str | os.PathLike) -> Iterator[Environment]:
+    """Use another configuration inside a ``with`` block.
+
+    ``config`` is an ``Environment``, a path to a JSON file, or a dict of keys that override
+    the packaged default (``using_env({"LOG_BLOCK": 3})``).
+    """
+    if isinstance(config, Environment):
+        env = config
+    elif isinstance(config, Mapping):
+        base = json.loads(PACKAGED_CONFIG.read_text())
+        base.update(config)
+        env = Environment.from_dict(base, "using_env(...)")
+    else:
+        env = Environment.from_file(config)
+    _ENV_STACK.append(env)
+    try:
+        yield env
+    finally:
+        _ENV_STACK.pop()

@@ -1,0 +1,1 @@
+"""The behavioral simulator of the accelerator (being built)."""
