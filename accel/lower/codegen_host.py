@@ -1,0 +1,417 @@
+"""Host code generation: a lowered program becomes Python source over flat numpy arrays.
+
+Loop nests run at numpy speed where that is safe. A perfect nest whose innermost statement is a
+store at an affine, injective index (an elementwise map) or a reduction ``C[i] = C[i] op x``
+(sum, min, max; the store index ignores the reduction loops) is emitted as array operations:
+every loop variable becomes a broadcast ``arange``, affine reads become strided views of the flat
+buffers, guards become masks. Nests too large for one step (more than ``VECTOR_BUDGET``
+iterations) keep their outer loops in Python. A loop around several statements is split into one
+loop per statement when no statement can see another's writes from a different iteration
+(loop distribution), so an initialisation and its reduction both vectorize. Everything else runs
+as plain Python loops over numpy scalars, with the same integer semantics.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from accel.errors import BuildError
+from accel.lower import ir
+from accel.lower.arith import INF, affine, const_bounds, from_affine, simplify
+from accel.te import dtype as dt
+from accel.te.expr import BinOp, Call, Cast, Cmp, Const, Expr, Logic, Select, Var
+from accel.te.tensor import identity_element
+from accel.te.visit import free_vars, walk
+
+VECTOR_BUDGET = 1 << 22  # iterations evaluated in one array step (bounds temporary memory)
+
+_PY_BINOPS = {
+    "add": "+", "sub": "-", "mul": "*", "floordiv": "//", "floormod": "%", "div": "/",
+    "shl": "<<", "shr": ">>", "bitand": "&", "bitor": "|", "bitxor": "^",
+}
+_PY_CMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+_REDUCE_UFUNC = {"add": "np.add", "min": "np.minimum", "max": "np.maximum"}
+
+
+class HostCodegen:
+    """Generates the Python function of one lowered program."""
+
+    def __init__(self, name: str, params: list[ir.Buffer]):
+        self.name = _ident(name)
+        self.params = params
+        self.lines: list[str] = []
+        self.names: dict[object, str] = {}
+        self.used: set[str] = {"np", "rt"}
+        self.consts: dict[str, object] = {}
+        self.tmp = 0
+
+    # -- naming ------------------------------------------------------------------------------
+    def name_of(self, key, hint: str) -> str:
+        if key not in self.names:
+            base = _ident(hint)
+            name, n = base, 0
+            while name in self.used:
+                n += 1
+                name = f"{base}_{n}"
+            self.used.add(name)
+            self.names[key] = name
+        return self.names[key]
+
+    def fresh(self, hint: str) -> str:
+        self.tmp += 1
+        return self.name_of(("tmp", self.tmp), hint)
+
+    def const_name(self, value, dtype: str) -> str:
+        name = f"_{dtype}_{str(value).replace('-', 'm').replace('.', 'p').replace('+', '')}"
+        name = _ident(name)
+        self.consts[name] = np.asarray(value).astype(dtype)[()]
+        return name
+
+    # -- program -----------------------------------------------------------------------------
+    def generate(self, body: ir.Stmt) -> str:
+        args = ", ".join(self.name_of(b, b.name) for b in self.params)
+        self.lines.append(f"def {self.name}({args}):")
+        before = len(self.lines)
+        self.stmt(body, 1, {})
+        if len(self.lines) == before:
+            self.lines.append("    pass")
+        return "\n".join(self.lines) + "\n"
+
+    def emit(self, depth: int, text: str) -> None:
+        self.lines.append("    " * depth + text)
+
+    def stmt(self, s: ir.Stmt, depth: int, ranges: dict) -> None:
+        if isinstance(s, ir.Seq):
+            for child in s.stmts:
+                self.stmt(child, depth, ranges)
+        elif isinstance(s, ir.For):
+            self.loop(s, depth, ranges)
+        elif isinstance(s, ir.Allocate):
+            b = s.buffer
+            self.emit(depth, f"{self.name_of(b, b.name)} = np.zeros({b.size}, np.{b.dtype})")
+            self.stmt(s.body, depth, ranges)
+        elif isinstance(s, ir.Store):
+            buf = self.name_of(s.buffer, s.buffer.name)
+            value = self.expr(s.value, scalar=True)
+            if s.value.dtype != s.buffer.dtype:
+                value = f"rt.cast({value}, {s.buffer.dtype!r})"
+            self.emit(depth, f"{buf}[{self.expr(s.index, scalar=True)}] = {value}")
+        elif isinstance(s, ir.IfThenElse):
+            self.emit(depth, f"if {self.expr(s.cond, scalar=True)}:")
+            self.stmt(s.then_case, depth + 1, ranges)
+            if s.else_case is not None:
+                self.emit(depth, "else:")
+                self.stmt(s.else_case, depth + 1, ranges)
+        elif isinstance(s, ir.LetStmt):
+            self.emit(depth, f"{self.name_of(s.var, s.var.name)} = {self.expr(s.value, scalar=True)}")
+            self.stmt(s.body, depth, ranges)
+        elif isinstance(s, ir.AttrStmt):
+            self.stmt(s.body, depth, ranges)
+        elif isinstance(s, ir.Evaluate):
+            raise BuildError(
+                f"the host program contains the call {s.value}; calls of the accelerator runtime "
+                "need an accelerator build"
+            )
+        else:
+            raise BuildError(f"host code generation does not handle {type(s).__name__}")
+
+    def loop(self, s: ir.For, depth: int, ranges: dict) -> None:
+        inner = _with_range(ranges, s)
+        if self.try_vectorize(s, depth, ranges):
+            return
+        distributed = distribute(s, ranges)
+        if distributed is not None:
+            for part in distributed:
+                self.loop(part, depth, ranges)
+            return
+        var = self.name_of(s.var, s.var.name)
+        lo = self.expr(s.min, scalar=True)
+        hi = self.expr(simplify(s.min + s.extent), scalar=True)
+        self.emit(depth, f"for {var} in range({lo}, {hi}):" if lo != "0" else f"for {var} in range({hi}):")
+        self.stmt(s.body, depth + 1, inner)
+
+    # -- vectorized nests --------------------------------------------------------------------
+    def try_vectorize(self, s: ir.For, depth: int, ranges: dict) -> bool:
+        nest = vector_nest(s, ranges)
+        if nest is None:
+            return False
+        loops, guards, store, reduction = nest
+        k = len(loops)
+        shape = tuple(int(lp.extent.value) for lp in loops)
+        start = len(self.lines)
+        nest_vars = {lp.var: m for m, lp in enumerate(loops)}
+        for lp in loops:
+            self.name_of(lp.var, lp.var.name)
+        self.vec = (nest_vars, shape)
+        base, coefs = split_affine(store.index, nest_vars)
+        buf = self.name_of(store.buffer, store.buffer.name)
+        base_code = self.expr(base, scalar=True)
+        mask = None
+        if guards:
+            mask = self.fresh("mask")
+            conds = " & ".join(f"({self.expr(g, scalar=False)})" for g in guards)
+            self.emit(depth, f"{mask} = np.broadcast_to({conds}, {shape})")
+        value_expr = store.value if reduction is None else reduction[1]
+        value = self.fresh("value")
+        self.emit(depth, f"{value} = {self.expr(value_expr, scalar=False)}")
+        bdt = store.buffer.dtype
+        if reduction is None:
+            self.emit(depth, f"rt.store({buf}, {base_code}, {coefs}, {shape}, {value}, {mask})")
+        else:
+            op = reduction[0]
+            axes = tuple(m for m in range(k) if coefs[m] == 0)
+            view_shape = tuple(1 if m in axes else shape[m] for m in range(k))
+            ident = identity_element("sum" if op == "add" else op, bdt).value
+            full = f"np.broadcast_to(rt.cast({value}, {bdt!r}), {shape})"
+            if mask is not None:
+                full = f"np.where({mask}, {full}, {self.const_name(ident, bdt)})"
+            ufunc = _REDUCE_UFUNC[op]
+            reduced = f"{ufunc}.reduce({full}, axis={axes}, keepdims=True, dtype=np.{bdt})"
+            self.emit(depth, f"rt.reduce_into({ufunc}, {buf}, {base_code}, {coefs}, {view_shape}, {reduced})")
+        # Only the loop variables the code mentions need their broadcast ranges.
+        body = "\n".join(self.lines[start:])
+        ranges_code = [
+            "    " * depth + f"{self.names[lp.var]} = rt.axis_range({shape[m]}, {m}, {k})"
+            for m, lp in enumerate(loops)
+            if re.search(rf"\b{self.names[lp.var]}\b", body)
+        ]
+        self.lines[start:start] = ranges_code
+        self.vec = None
+        return True
+
+    # -- expressions -------------------------------------------------------------------------
+    vec: tuple[dict, tuple] | None = None
+
+    def expr(self, e: Expr, scalar: bool) -> str:
+        if isinstance(e, Const):
+            if dt.is_bool(e.dtype):
+                return "True" if e.value else "False"
+            if e.dtype in ("int32", "int64") or (dt.is_float(e.dtype) and e.dtype == "float64"):
+                return repr(e.value)
+            return self.const_name(e.value, e.dtype)
+        if isinstance(e, Var):
+            if e not in self.names:
+                raise BuildError(f"variable {e.name} is not bound in the host program")
+            return self.names[e]
+        if isinstance(e, ir.Load):
+            return self.load(e, scalar)
+        if isinstance(e, BinOp):
+            a, b = self.expr(e.a, scalar), self.expr(e.b, scalar)
+            if e.op in ("min", "max"):
+                fn = "np.minimum" if e.op == "min" else "np.maximum"
+                if scalar:
+                    return f"{e.op}({a}, {b})"
+                return f"{fn}({a}, {b})"
+            return f"({a} {_PY_BINOPS[e.op]} {b})"
+        if isinstance(e, Cmp):
+            return f"({self.expr(e.a, scalar)} {_PY_CMP[e.op]} {self.expr(e.b, scalar)})"
+        if isinstance(e, Logic):
+            if e.op == "not":
+                return f"(not {self.expr(e.a, scalar)})" if scalar else f"np.logical_not({self.expr(e.a, scalar)})"
+            if scalar:
+                return f"({self.expr(e.a, scalar)} {e.op} {self.expr(e.b, scalar)})"
+            fn = "np.logical_and" if e.op == "and" else "np.logical_or"
+            return f"{fn}({self.expr(e.a, scalar)}, {self.expr(e.b, scalar)})"
+        if isinstance(e, Select):
+            c, t, f = (self.expr(x, scalar) for x in (e.cond, e.true_value, e.false_value))
+            if scalar:
+                return f"({t} if {c} else {f})"
+            return f"np.where({c}, {t}, {f})"
+        if isinstance(e, Cast):
+            return f"rt.cast({self.expr(e.value, scalar)}, {e.dtype!r})"
+        if isinstance(e, Call):
+            raise BuildError(f"the host program calls {e.name}, which only an accelerator build provides")
+        raise BuildError(f"host code generation does not handle the expression {e}")
+
+    def load(self, e: ir.Load, scalar: bool) -> str:
+        buf = self.name_of(e.buffer, e.buffer.name)
+        if scalar or self.vec is None:
+            return f"{buf}[{self.expr(e.index, scalar=True)}]"
+        nest_vars, shape = self.vec
+        split = split_affine(e.index, nest_vars, strict=False)
+        if split is None:
+            return f"rt.gather({buf}, {self.expr(e.index, scalar=False)})"
+        base, coefs = split
+        return f"rt.load({buf}, {self.expr(base, scalar=True)}, {coefs}, {shape})"
+
+
+# -- analysis helpers ---------------------------------------------------------------------------
+
+
+def _ident(name: str) -> str:
+    name = re.sub(r"\W", "_", name)
+    return name if name and not name[0].isdigit() else f"v_{name}"
+
+
+def _with_range(ranges: dict, s: ir.For) -> dict:
+    new = dict(ranges)
+    lo = const_bounds(s.min, ranges)[0]
+    hi = const_bounds(s.min + s.extent - 1, ranges)[1]
+    new[s.var] = (lo, hi)
+    return new
+
+
+def split_affine(index: Expr, nest_vars: dict, strict: bool = True):
+    """(base, coefs): ``index = base + sum(coefs[m] * v_m)`` with ``base`` free of nest variables.
+
+    Returns None if ``index`` is not affine in the nest variables.
+    """
+    form = affine(simplify(index))
+    coefs = [0] * len(nest_vars)
+    rest = {}
+    for atom, c in form.terms.items():
+        if isinstance(atom, Var) and atom in nest_vars:
+            coefs[nest_vars[atom]] = c
+        elif free_vars(atom) & nest_vars.keys():
+            return None
+        else:
+            rest[atom] = c
+    return from_affine(type(form)(rest, form.const)), tuple(coefs)
+
+
+def vector_nest(s: ir.For, ranges: dict):
+    """(loops, guards, store, reduction) if ``s`` is a vectorizable perfect nest, else None."""
+    loops: list[ir.For] = []
+    guards: list[Expr] = []
+    node: ir.Stmt = s
+    while True:
+        if isinstance(node, ir.For):
+            if not (isinstance(node.min, Const) and node.min.value == 0 and isinstance(node.extent, Const)):
+                return None
+            loops.append(node)
+            node = node.body
+        elif isinstance(node, ir.IfThenElse) and node.else_case is None:
+            guards.append(node.cond)
+            node = node.then_case
+        elif isinstance(node, ir.AttrStmt):
+            node = node.body
+        else:
+            break
+    if not isinstance(node, ir.Store):
+        return None
+    total = 1
+    for lp in loops:
+        total *= int(lp.extent.value)
+    if total > VECTOR_BUDGET:
+        return None
+    nest_vars = {lp.var: m for m, lp in enumerate(loops)}
+    split = split_affine(node.index, nest_vars)
+    if split is None:
+        return None
+    _, coefs = split
+    extents = [int(lp.extent.value) for lp in loops]
+    for g in guards:
+        if any(isinstance(n, ir.Load) for n in walk(g)):
+            return None
+    reduction = _reduction(node)
+    self_reads = [n for n in walk(node.value) if isinstance(n, ir.Load) and n.buffer is node.buffer]
+    index = simplify(node.index)
+    if reduction is not None:
+        if any(simplify(n.index) != index for n in self_reads) or any(
+            isinstance(n, ir.Load) and n.buffer is node.buffer for n in walk(reduction[1])
+        ):
+            return None
+    elif any(simplify(n.index) != index for n in self_reads):
+        return None
+    varying = [(abs(c), e) for c, e in zip(coefs, extents) if c != 0 and e > 1]
+    if reduction is None and any(c == 0 and e > 1 for c, e in zip(coefs, extents)):
+        return None
+    if not _injective(varying):
+        return None
+    if reduction is not None and all(c != 0 or e == 1 for c, e in zip(coefs, extents)):
+        reduction = None  # no loop reduces: an elementwise update
+    return loops, guards, node, reduction
+
+
+def _reduction(store: ir.Store):
+    v = store.value
+    if isinstance(v, BinOp) and v.op in _REDUCE_UFUNC:
+        for acc, other in ((v.a, v.b), (v.b, v.a)):
+            if isinstance(acc, ir.Load) and acc.buffer is store.buffer and simplify(acc.index) == simplify(store.index):
+                return v.op, other
+    return None
+
+
+def _injective(terms: list[tuple[int, int]]) -> bool:
+    """Whether ``sum(c * i)`` with ``0 <= i < e`` takes distinct values for distinct points."""
+    reach = 0
+    for c, e in sorted(terms):
+        if c <= reach:
+            return False
+        reach += c * (e - 1)
+    return True
+
+
+def distribute(s: ir.For, ranges: dict) -> list[ir.For] | None:
+    """Split ``for v: {S1; S2; ...}`` into one loop per statement, when that is legal.
+
+    Legal when every buffer shared by two statements (and written by one) is accessed, in every
+    iteration of ``v``, only in a window that no other iteration touches: all its accesses are
+    ``c*v + g`` with the same ``c`` and the same outer part, and the inner parts ``g`` span less
+    than ``|c|``.
+    """
+    body = s.body
+    if not isinstance(body, ir.Seq):
+        return None
+    accesses: dict[ir.Buffer, list[tuple[int, Expr, bool]]] = {}
+    for position, child in enumerate(body.stmts):
+        for buf, index, write in _accesses(child):
+            accesses.setdefault(buf, []).append((position, index, write))
+    inner_ranges = _with_range(ranges, s)
+    for st in body.stmts:
+        for node in ir.walk_stmt(st):
+            if isinstance(node, ir.For):
+                inner_ranges = _with_range(inner_ranges, node)
+            if isinstance(node, ir.Allocate):
+                return None
+    for buf, items in accesses.items():
+        positions = {p for p, _, _ in items}
+        if len(positions) < 2 or not any(w for _, _, w in items):
+            continue
+        if not _separated(s.var, [idx for _, idx, _ in items], inner_ranges, ranges):
+            return None
+    return [ir.For(s.var, s.min, s.extent, child, s.kind) for child in body.stmts]
+
+
+def _accesses(s: ir.Stmt):
+    for node in ir.walk_stmt(s):
+        if isinstance(node, ir.Store):
+            yield node.buffer, node.index, True
+        for e in ir.stmt_exprs(node):
+            for n in walk(e):
+                if isinstance(n, ir.Load):
+                    yield n.buffer, n.index, False
+
+
+def _separated(v: Var, indices: list[Expr], inner_ranges: dict, outer_ranges: dict) -> bool:
+    coef = None
+    outer = None
+    lo, hi = INF, -INF
+    for index in indices:
+        form = affine(simplify(index))
+        c = form.coef(v)
+        if c == 0 or (coef is not None and c != coef):
+            return False
+        coef = c
+        outer_part = {
+            a: k for a, k in form.terms.items() if a is not v and free_vars(a) <= outer_ranges.keys()
+        }
+        inner_part = {a: k for a, k in form.terms.items() if a is not v and a not in outer_part}
+        if any(v in free_vars(a) for a in inner_part):
+            return False
+        if outer is None:
+            outer = outer_part
+        elif outer_part != outer:
+            return False
+        glo, ghi = const_bounds(from_affine(type(form)(inner_part, form.const)), inner_ranges)
+        lo, hi = min(lo, glo), max(hi, ghi)
+    return hi - lo < abs(coef)
+
+
+def generate_host_source(name: str, params: list[ir.Buffer], body: ir.Stmt) -> tuple[str, dict]:
+    """Python source of the host function and the constants it refers to."""
+    gen = HostCodegen(name, params)
+    source = gen.generate(body)
+    return source, gen.consts

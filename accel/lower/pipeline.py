@@ -1,0 +1,78 @@
+"""The lowering pipeline: schedule -> loop program, then a named list of passes.
+
+``PASSES`` is the visible sequence of program-to-program passes; ``lower`` runs a schedule through
+it, optionally stopping after a named pass (``accel lower --dump-after NAME``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from accel.errors import LoweringError
+from accel.lower import ir
+from accel.lower.passes.simplify import simplify_pass
+from accel.lower.printer import function_str, stmt_str
+from accel.lower.schedule_ops import schedule_to_stmt
+from accel.schedule.schedule import Schedule
+from accel.te.tensor import Tensor
+
+Pass = Callable[[ir.Stmt], ir.Stmt]
+
+PASSES: list[tuple[str, Pass]] = [
+    ("simplify", simplify_pass),
+]
+
+
+@dataclass
+class LoweredFunc:
+    """A lowered program: its parameters (flat global buffers) and body."""
+
+    name: str
+    params: list[ir.Buffer]
+    body: ir.Stmt
+    args: list[Tensor] = field(default_factory=list)
+    simple_mode: bool = False
+
+    def __str__(self) -> str:
+        if self.simple_mode:
+            return stmt_str(self.body)
+        return function_str(self.name, self.params, self.body)
+
+    def script(self) -> str:
+        """The whole function, with its signature."""
+        return function_str(self.name, self.params, self.body)
+
+
+def pass_names() -> list[str]:
+    return ["schedule_ops"] + [name for name, _ in PASSES]
+
+
+def lower(
+    sch: Schedule,
+    args: list[Tensor],
+    name: str = "main",
+    simple_mode: bool = False,
+    dump_after: str | None = None,
+) -> LoweredFunc:
+    """Lower ``sch`` to a loop program whose parameters are ``args`` (inputs and outputs).
+
+    ``dump_after`` stops after the named pass (see ``pass_names()``); ``simple_mode`` makes
+    ``str()`` print the body only, like the classic tutorials.
+    """
+    if not isinstance(sch, Schedule):
+        raise LoweringError(f"lower: expected a schedule, got {type(sch).__name__}")
+    args = list(args)
+    for a in args:
+        if not isinstance(a, Tensor):
+            raise LoweringError(f"lower: arguments must be tensors, got {a!r}")
+    if dump_after is not None and dump_after not in pass_names():
+        raise LoweringError(f"lower: unknown pass {dump_after!r}; passes are {', '.join(pass_names())}")
+    body, lowering = schedule_to_stmt(sch, args)
+    params = [lowering.arg_buffers[id(a)] for a in args]
+    if dump_after != "schedule_ops":
+        for pass_name, fn in PASSES:
+            body = fn(body)
+            if pass_name == dump_after:
+                break
+    return LoweredFunc(name, params, body, args, simple_mode)
