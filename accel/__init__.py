@@ -20,10 +20,28 @@ from accel.errors import (
     UnsupportedOperatorError,
 )
 
+from accel import lower, nd, te  # noqa: E402 - `accel.lower(...)` is the callable package
+from accel.build import Module, build
+from accel.nd import Device, cpu
+
 __version__ = "0.1.0"
+
+
+def ext_dev(index: int = 0) -> Device:
+    """The simulated accelerator as an array device (``accel.nd.array(x, accel.ext_dev(0))``)."""
+    return Device("ext_dev", index)
+
 
 __all__ = [
     "AccelError",
+    "Device",
+    "Module",
+    "build",
+    "cpu",
+    "ext_dev",
+    "lower",
+    "nd",
+    "te",
     "AllocationError",
     "ArgumentError",
     "BuildError",

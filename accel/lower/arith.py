@@ -262,6 +262,11 @@ def _simplify_binop(e: BinOp, ranges: Ranges) -> Expr | None:
                     return b
             if a == b:
                 return a
+            dlo, dhi = const_bounds(from_affine(affine(a) + affine(b).scale(-1), e.dtype), ranges)
+            if dhi <= 0:
+                return a if op == "min" else b
+            if dlo >= 0:
+                return b if op == "min" else a
     elif op in ("add", "sub") and isinstance(b, Const) and b.value == 0:
         return a
     elif op == "mul" and isinstance(b, Const) and b.value == 1:

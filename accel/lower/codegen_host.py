@@ -121,11 +121,6 @@ class HostCodegen:
         inner = _with_range(ranges, s)
         if self.try_vectorize(s, depth, ranges):
             return
-        distributed = distribute(s, ranges)
-        if distributed is not None:
-            for part in distributed:
-                self.loop(part, depth, ranges)
-            return
         var = self.name_of(s.var, s.var.name)
         lo = self.expr(s.min, scalar=True)
         hi = self.expr(simplify(s.min + s.extent), scalar=True)
@@ -344,33 +339,45 @@ def _injective(terms: list[tuple[int, int]]) -> bool:
     return True
 
 
-def distribute(s: ir.For, ranges: dict) -> list[ir.For] | None:
+def distribute_loops(stmt: ir.Stmt) -> ir.Stmt:
+    """Apply :func:`distribute` bottom-up, so whole nests around several statements split."""
+
+    def fn(s: ir.Stmt) -> ir.Stmt | None:
+        if isinstance(s, ir.For):
+            parts = distribute(s)
+            if parts is not None:
+                return ir.seq(*parts)
+        return None
+
+    return ir.rewrite_stmt(stmt, fstmt=fn)
+
+
+def distribute(s: ir.For) -> list[ir.For] | None:
     """Split ``for v: {S1; S2; ...}`` into one loop per statement, when that is legal.
 
     Legal when every buffer shared by two statements (and written by one) is accessed, in every
     iteration of ``v``, only in a window that no other iteration touches: all its accesses are
-    ``c*v + g`` with the same ``c`` and the same outer part, and the inner parts ``g`` span less
-    than ``|c|``.
+    ``c*v + g`` with the same ``c`` and the same part from outside the loop, and the parts ``g``
+    from inside the loop span less than ``|c|``.
     """
     body = s.body
     if not isinstance(body, ir.Seq):
         return None
+    inner_ranges: dict = {}
+    for node in ir.walk_stmt(body):
+        if isinstance(node, ir.Allocate):
+            return None  # a per-iteration buffer cannot be shared across split loops
+        if isinstance(node, ir.For):
+            inner_ranges = _with_range(inner_ranges, node)
     accesses: dict[ir.Buffer, list[tuple[int, Expr, bool]]] = {}
     for position, child in enumerate(body.stmts):
         for buf, index, write in _accesses(child):
             accesses.setdefault(buf, []).append((position, index, write))
-    inner_ranges = _with_range(ranges, s)
-    for st in body.stmts:
-        for node in ir.walk_stmt(st):
-            if isinstance(node, ir.For):
-                inner_ranges = _with_range(inner_ranges, node)
-            if isinstance(node, ir.Allocate):
-                return None
-    for buf, items in accesses.items():
+    for items in accesses.values():
         positions = {p for p, _, _ in items}
         if len(positions) < 2 or not any(w for _, _, w in items):
             continue
-        if not _separated(s.var, [idx for _, idx, _ in items], inner_ranges, ranges):
+        if not _separated(s.var, [idx for _, idx, _ in items], inner_ranges):
             return None
     return [ir.For(s.var, s.min, s.extent, child, s.kind) for child in body.stmts]
 
@@ -385,7 +392,7 @@ def _accesses(s: ir.Stmt):
                     yield n.buffer, n.index, False
 
 
-def _separated(v: Var, indices: list[Expr], inner_ranges: dict, outer_ranges: dict) -> bool:
+def _separated(v: Var, indices: list[Expr], inner_ranges: dict) -> bool:
     coef = None
     outer = None
     lo, hi = INF, -INF
@@ -395,12 +402,11 @@ def _separated(v: Var, indices: list[Expr], inner_ranges: dict, outer_ranges: di
         if c == 0 or (coef is not None and c != coef):
             return False
         coef = c
-        outer_part = {
-            a: k for a, k in form.terms.items() if a is not v and free_vars(a) <= outer_ranges.keys()
-        }
-        inner_part = {a: k for a, k in form.terms.items() if a is not v and a not in outer_part}
-        if any(v in free_vars(a) for a in inner_part):
+        rest = {a: k for a, k in form.terms.items() if a is not v}
+        if any(v in free_vars(a) for a in rest):
             return False
+        outer_part = {a: k for a, k in rest.items() if not free_vars(a) & inner_ranges.keys()}
+        inner_part = {a: k for a, k in rest.items() if a not in outer_part}
         if outer is None:
             outer = outer_part
         elif outer_part != outer:
@@ -413,5 +419,5 @@ def _separated(v: Var, indices: list[Expr], inner_ranges: dict, outer_ranges: di
 def generate_host_source(name: str, params: list[ir.Buffer], body: ir.Stmt) -> tuple[str, dict]:
     """Python source of the host function and the constants it refers to."""
     gen = HostCodegen(name, params)
-    source = gen.generate(body)
+    source = gen.generate(distribute_loops(body))
     return source, gen.consts

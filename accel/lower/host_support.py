@@ -99,4 +99,4 @@ def reduce_into(ufunc: np.ufunc, buf: np.ndarray, base: int, coefs: tuple[int, .
 
 def cast(value, dtype: str):
     """Convert with C semantics: integers wrap, floats truncate toward zero."""
-    return np.asarray(value).astype(dtype)
+    return np.asarray(value).astype(dtype, copy=False)
