@@ -135,6 +135,9 @@ class HostCodegen:
         loops, guards, store, reduction = nest
         k = len(loops)
         shape = tuple(int(lp.extent.value) for lp in loops)
+        contraction = None if guards or reduction is None else _contraction(reduction, store, loops)
+        if contraction is None and int(np.prod(shape)) > VECTOR_BUDGET:
+            return False
         start = len(self.lines)
         nest_vars = {lp.var: m for m, lp in enumerate(loops)}
         for lp in loops:
@@ -152,7 +155,28 @@ class HostCodegen:
         value = self.fresh("value")
         self.emit(depth, f"{value} = {self.expr(value_expr, scalar=False)}")
         bdt = store.buffer.dtype
-        if reduction is None:
+        if contraction is not None:
+            self.lines.pop()  # the product is never formed: the contraction replaces it
+            operands = []
+            for factor in contraction:
+                f_base, f_coefs = split_affine(factor.index, nest_vars)
+                dims = [m for m in range(k) if f_coefs[m] != 0]
+                view = (
+                    f"rt.load({self.name_of(factor.buffer, factor.buffer.name)}, {self.expr(f_base, scalar=True)}, "
+                    f"{tuple(f_coefs[m] for m in dims)}, {tuple(shape[m] for m in dims)})"
+                )
+                operands.append((f"rt.cast({view}, {bdt!r})", "".join(_LETTERS[m] for m in dims)))
+            out_dims = [m for m in range(k) if coefs[m] != 0]
+            subscripts = ",".join(sub for _, sub in operands) + "->" + "".join(_LETTERS[m] for m in out_dims)
+            args = ", ".join(code for code, _ in operands)
+            view_shape = tuple(shape[m] if coefs[m] != 0 else 1 for m in range(k))
+            self.emit(depth, f"{value} = np.einsum({subscripts!r}, {args}, optimize=True)")
+            self.emit(
+                depth,
+                f"rt.reduce_into(np.add, {buf}, {base_code}, {coefs}, {view_shape}, "
+                f"{value}.reshape({view_shape}))",
+            )
+        elif reduction is None:
             self.emit(depth, f"rt.store({buf}, {base_code}, {coefs}, {shape}, {value}, {mask})")
         else:
             op = reduction[0]
@@ -267,7 +291,10 @@ def split_affine(index: Expr, nest_vars: dict, strict: bool = True):
 
 
 def vector_nest(s: ir.For, ranges: dict):
-    """(loops, guards, store, reduction) if ``s`` is a vectorizable perfect nest, else None."""
+    """(loops, guards, store, reduction) if ``s`` is a vectorizable perfect nest, else None.
+
+    The nest may be larger than ``VECTOR_BUDGET``; the caller decides whether it fits.
+    """
     loops: list[ir.For] = []
     guards: list[Expr] = []
     node: ir.Stmt = s
@@ -285,11 +312,6 @@ def vector_nest(s: ir.For, ranges: dict):
         else:
             break
     if not isinstance(node, ir.Store):
-        return None
-    total = 1
-    for lp in loops:
-        total *= int(lp.extent.value)
-    if total > VECTOR_BUDGET:
         return None
     nest_vars = {lp.var: m for m, lp in enumerate(loops)}
     split = split_affine(node.index, nest_vars)
@@ -318,6 +340,40 @@ def vector_nest(s: ir.For, ranges: dict):
     if reduction is not None and all(c != 0 or e == 1 for c, e in zip(coefs, extents)):
         reduction = None  # no loop reduces: an elementwise update
     return loops, guards, node, reduction
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _contraction(reduction, store: ir.Store, loops: list[ir.For]):
+    """The two loads of a sum of products ``C[...] += x[...] * y[...]``, each possibly widened,
+    when numpy can do it as one tensor contraction; else None."""
+    op, value = reduction
+    if op != "add" or not isinstance(value, BinOp) or value.op != "mul" or len(loops) > len(_LETTERS):
+        return None
+    factors = []
+    for f in (value.a, value.b):
+        if isinstance(f, Cast) and dt.is_int(f.dtype) and dt.is_int(f.value.dtype):
+            if dt.bits(f.value.dtype) > dt.bits(f.dtype):
+                return None  # a narrowing cast must wrap before the product
+            f = f.value
+        if not isinstance(f, ir.Load):
+            return None
+        factors.append(f)
+    if not dt.is_int(store.buffer.dtype) or value.dtype != store.buffer.dtype:
+        return None
+    nest_vars = {lp.var: m for m, lp in enumerate(loops)}
+    shape = [int(lp.extent.value) for lp in loops]
+    for f in factors:
+        split = split_affine(f.index, nest_vars)
+        if split is None:
+            return None
+        size = 1
+        for c, e in zip(split[1], shape):
+            size *= e if c else 1
+        if size > VECTOR_BUDGET:
+            return None
+    return factors
 
 
 def _reduction(store: ir.Store):
