@@ -15,6 +15,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     env_cmd = sub.add_parser("env", help="print the active hardware configuration")
     env_cmd.set_defaults(func=_cmd_env)
+    lower_cmd = sub.add_parser(
+        "lower",
+        help="print the loop program of a schedule",
+        description="Lower the schedule returned by FUNC() in a Python file; FUNC returns "
+        "(schedule, [tensors]).",
+    )
+    lower_cmd.add_argument("target", metavar="FILE:FUNC", help="e.g. my_schedules.py:vadd")
+    lower_cmd.add_argument("--dump-after", metavar="PASS", help="stop after this pass (see `accel passes`)")
+    lower_cmd.add_argument("--simple", action="store_true", help="print the body only")
+    lower_cmd.set_defaults(func=_cmd_lower)
+    passes_cmd = sub.add_parser("passes", help="list the lowering passes in order")
+    passes_cmd.set_defaults(func=_cmd_passes)
     from accel.sim import commands as sim_commands
 
     sim_commands.register(sub)
@@ -32,6 +44,30 @@ def _cmd_env(args: argparse.Namespace) -> int:
         size = getattr(env, f"{buf}_BUFF_SIZE")
         depth = getattr(env, f"{buf}_BUFF_DEPTH")
         print(f"{buf.lower()} SRAM: {size} bytes = {depth} elements")
+    return 0
+
+
+def _cmd_lower(args: argparse.Namespace) -> int:
+    import runpy
+
+    from accel.lower.pipeline import lower
+
+    path, _, func = args.target.rpartition(":")
+    if not path or not func:
+        raise SystemExit("accel lower: give FILE:FUNC, e.g. schedules.py:vadd")
+    namespace = runpy.run_path(path)
+    if func not in namespace:
+        raise SystemExit(f"accel lower: {path} defines no function {func!r}")
+    sch, tensors = namespace[func]()
+    print(lower(sch, tensors, name=func, simple_mode=args.simple, dump_after=args.dump_after))
+    return 0
+
+
+def _cmd_passes(args: argparse.Namespace) -> int:
+    from accel.lower.pipeline import pass_names
+
+    for i, name in enumerate(pass_names()):
+        print(f"{i:2d}  {name}")
     return 0
 
 
