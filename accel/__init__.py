@@ -3,6 +3,8 @@
 The pipeline runs ``te -> schedule -> lower -> runtime -> sim``; see ``docs/layout.md``.
 """
 
+from accel import lower, nd, te  # noqa: E402 - `accel.lower(...)` is the callable package
+from accel.build import Module, build
 from accel.env import Environment, get_env, using_env
 from accel.errors import (
     AccelError,
@@ -19,9 +21,6 @@ from accel.errors import (
     TensorizeError,
     UnsupportedOperatorError,
 )
-
-from accel import lower, nd, te  # noqa: E402 - `accel.lower(...)` is the callable package
-from accel.build import Module, build
 from accel.nd import Device, cpu
 
 __version__ = "0.1.0"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from accel.errors import ArgumentError, BuildError
+from accel.errors import ArgumentError
 from accel.lower import host_support
 from accel.lower.codegen_host import generate_host_source
 from accel.lower.pipeline import LoweredFunc, lower
@@ -23,6 +23,7 @@ class Module:
         self.lowered = lowered
         self.source = source
         namespace = {"np": np, "rt": host_support, **consts}
+        # The source was generated here from the lowered program, never read from a file.
         exec(compile(source, f"<accel module {self.name}>", "exec"), namespace)
         self._fn = namespace[_python_name(source)]
 
@@ -70,8 +71,5 @@ def build(sch: Schedule, args, name: str = "default_function") -> Module:
     program cannot run on the target.
     """
     lowered = lower(sch, args, name=name)
-    try:
-        source, consts = generate_host_source(name, lowered.params, lowered.body)
-    except BuildError:
-        raise
+    source, consts = generate_host_source(name, lowered.params, lowered.body)
     return Module(lowered, source, consts)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from accel.errors import ConfigError
 
@@ -229,12 +230,12 @@ class Environment:
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, cfg: Mapping[str, Any], source: str = "<dict>") -> "Environment":
+    def from_dict(cls, cfg: Mapping[str, Any], source: str = "<dict>") -> Environment:
         """Check ``cfg`` and build an environment; raises ``ConfigError`` naming a bad key."""
         return cls(_validate(dict(cfg), source))
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "Environment":
+    def from_file(cls, path: str | os.PathLike) -> Environment:
         """Read and check a JSON configuration file."""
         path = Path(path)
         try:

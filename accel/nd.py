@@ -55,7 +55,7 @@ class NDArray:
 
     asnumpy = numpy
 
-    def copyfrom(self, source: Any) -> "NDArray":
+    def copyfrom(self, source: Any) -> NDArray:
         """Overwrite the contents with ``source`` (same shape; converted to this dtype)."""
         src = source.numpy() if isinstance(source, NDArray) else np.asarray(source)
         if src.shape != self.shape:

@@ -11,7 +11,7 @@ is a variable or a non-affine sub-expression (a floor division, a load, ...). On
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -28,19 +28,19 @@ _LINEAR_DTYPES = ("int32", "int64")
 class Affine:
     """``sum(coef * atom) + const``: an affine form over atoms (variables or opaque terms)."""
 
-    __slots__ = ("terms", "const")
+    __slots__ = ("const", "terms")
 
     def __init__(self, terms: dict[Expr, int] | None = None, const: int = 0):
         self.terms = {a: c for a, c in (terms or {}).items() if c != 0}
         self.const = const
 
-    def __add__(self, other: "Affine") -> "Affine":
+    def __add__(self, other: Affine) -> Affine:
         terms = dict(self.terms)
         for atom, coef in other.terms.items():
             terms[atom] = terms.get(atom, 0) + coef
         return Affine(terms, self.const + other.const)
 
-    def scale(self, k: int) -> "Affine":
+    def scale(self, k: int) -> Affine:
         return Affine({a: c * k for a, c in self.terms.items()}, self.const * k)
 
     @property
@@ -267,9 +267,7 @@ def _simplify_binop(e: BinOp, ranges: Ranges) -> Expr | None:
                 return a if op == "min" else b
             if dlo >= 0:
                 return b if op == "min" else a
-    elif op in ("add", "sub") and isinstance(b, Const) and b.value == 0:
-        return a
-    elif op == "mul" and isinstance(b, Const) and b.value == 1:
+    elif op in ("add", "sub") and isinstance(b, Const) and b.value == 0 or op == "mul" and isinstance(b, Const) and b.value == 1:
         return a
     if op in ("shl", "shr") and isinstance(b, Const) and b.value == 0:
         return a

@@ -8,8 +8,9 @@ sharing every subtree that did not change.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from accel.te.expr import Const, Expr, Var
 from accel.te.visit import rewrite

@@ -6,8 +6,8 @@ it, optionally stopping after a named pass (``accel lower --dump-after NAME``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from accel.errors import LoweringError
 from accel.lower import ir

@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from accel.lower import ir
-from accel.te.expr import BINARY_OPS, COMPARE_OPS, BinOp, Call, Cast, Cmp, Const, Expr, Logic, Select, Var
+from accel.te.expr import (
+    BINARY_OPS,
+    COMPARE_OPS,
+    BinOp,
+    Call,
+    Cast,
+    Cmp,
+    Const,
+    Expr,
+    Logic,
+    Select,
+    Var,
+)
 
 _INFIX = {"add", "sub", "mul", "floordiv", "floormod", "div", "shl", "shr", "bitand", "bitor", "bitxor"}
 

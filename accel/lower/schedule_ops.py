@@ -17,7 +17,15 @@ from accel.schedule.bounds import Bounds, StageBounds, infer_bounds
 from accel.schedule.schedule import Schedule
 from accel.schedule.stage import INLINE, ROOT, Stage
 from accel.te.expr import BinOp, Const, Expr, Logic
-from accel.te.tensor import REDUCE, IterVar, PlaceholderOp, Reduce, Tensor, TensorRead, identity_element
+from accel.te.tensor import (
+    REDUCE,
+    IterVar,
+    PlaceholderOp,
+    Reduce,
+    Tensor,
+    TensorRead,
+    identity_element,
+)
 from accel.te.visit import free_vars, rewrite, substitute
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def emit_tensorized(
-    lw: "ScheduleLowering", stage: Stage, tpos: int, first_reduce: int | None
+    lw: ScheduleLowering, stage: Stage, tpos: int, first_reduce: int | None
 ) -> tuple[ir.Stmt | None, ir.Stmt | None, ir.Stmt | None]:
     """(reset, update, body) statements for the tensorized part of ``stage``."""
     axis = stage.leaf_iter_vars[tpos]
@@ -109,7 +109,7 @@ def _match_axes(stage, sb, inner: list[IterVar], intrin: TensorIntrin, where: st
                 f"({', '.join(leaf.name for _, leaf in stage_axes) or 'none'}) but the intrinsic has "
                 f"{len(intrin_axes)}"
             )
-        for (root, leaf), iiv in zip(stage_axes, intrin_axes):
+        for (_root, leaf), iiv in zip(stage_axes, intrin_axes):
             if sb.extent[leaf] != iiv.extent:
                 raise TensorizeError(
                     f"{where}: loop {leaf.name} has extent {sb.extent[leaf]} but the intrinsic's axis "

@@ -6,8 +6,8 @@ that emits the statements implementing it, given the buffer regions it reads and
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from accel.errors import ScheduleError
 from accel.te.expr import Expr, as_expr

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from accel.errors import ScheduleError
 from accel.schedule.stage import INLINE, Stage

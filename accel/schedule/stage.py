@@ -46,13 +46,13 @@ class IterVarAttr:
     kind: str = "serial"
     bound_thread: IterVar | None = None
     pragmas: list[tuple[str, Any]] = field(default_factory=list)
-    tensor_intrin: "TensorIntrin | None" = None
+    tensor_intrin: TensorIntrin | None = None
 
 
 class Stage:
     """The schedule of one operation; get it with ``s[tensor]``."""
 
-    def __init__(self, op: ComputeOp, schedule: "Schedule"):
+    def __init__(self, op: ComputeOp, schedule: Schedule):
         self.op = op
         self.origin_op = op
         self.schedule = schedule
@@ -182,7 +182,7 @@ class Stage:
         return xo, yo, xi, yi
 
     # -- placement ---------------------------------------------------------------------------
-    def compute_at(self, parent: "Stage", axis: IterVar) -> None:
+    def compute_at(self, parent: Stage, axis: IterVar) -> None:
         """Compute this stage inside loop ``axis`` of ``parent``, only the region it needs there."""
         if not isinstance(parent, Stage):
             raise ScheduleError(f"compute_at of stage {self.name}: the target must be a stage, got {parent!r}")
@@ -268,7 +268,7 @@ class Stage:
         self._set_kind(axis, "vthread", "bind")
         self._attr(axis).bound_thread = thread
 
-    def tensorize(self, axis: IterVar, intrin: "TensorIntrin") -> None:
+    def tensorize(self, axis: IterVar, intrin: TensorIntrin) -> None:
         """Replace the loops from ``axis`` inward by the tensor intrinsic ``intrin``.
 
         The match is checked when the schedule is lowered (``TensorizeError`` if it fails).
@@ -293,4 +293,4 @@ class Stage:
         return bool(self.relations or self.iter_var_attrs) or self.leaf_iter_vars != self.all_iter_vars
 
 
-__all__ = ["DATA_PAR", "Fuse", "INLINE", "IterVarAttr", "ROOT", "SCOPE", "Split", "Stage"]
+__all__ = ["DATA_PAR", "INLINE", "ROOT", "SCOPE", "Fuse", "IterVarAttr", "Split", "Stage"]

@@ -18,12 +18,16 @@ from accel.te.expr import (
     Var,
     const,
     if_then_else,
-    logical_and as all,  # noqa: A004 - TVM's names
     logical_not,
-    logical_or as any,  # noqa: A004
     var,
 )
-from accel.te.reduction import max, min, sum  # noqa: A004
+from accel.te.expr import (
+    logical_and as all,
+)
+from accel.te.expr import (
+    logical_or as any,
+)
+from accel.te.reduction import max, min, sum
 from accel.te.tensor import (
     ComputeOp,
     IterVar,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from accel.errors import ExprError
 from accel.te.expr import Expr, as_expr, binary
@@ -42,6 +43,6 @@ def _is_axis_list(axis: Any) -> bool:
     return isinstance(axis, (list, tuple)) and len(axis) > 0 and all(isinstance(a, IterVar) for a in axis)
 
 
-sum = _reducer("sum")  # noqa: A001 - the names users type, as in TVM
-max = _reducer("max")  # noqa: A001
-min = _reducer("min")  # noqa: A001
+sum = _reducer("sum")
+max = _reducer("max")
+min = _reducer("min")

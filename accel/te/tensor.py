@@ -8,12 +8,13 @@ for a reduction, its reduction axes).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from accel.errors import ExprError
 from accel.te import dtype as dt
-from accel.te.expr import Const, Expr, Var, as_expr, binary, const
+from accel.te.expr import Const, Expr, Var, as_expr, const
 
 DATA_PAR = "data_par"
 REDUCE = "reduce"
@@ -28,11 +29,11 @@ class Range:
     extent: Expr
 
     @staticmethod
-    def from_extent(extent: Any) -> "Range":
+    def from_extent(extent: Any) -> Range:
         return Range(const(0), as_expr(extent))
 
     @staticmethod
-    def from_bounds(begin: Any, end: Any) -> "Range":
+    def from_bounds(begin: Any, end: Any) -> Range:
         begin, end = as_expr(begin), as_expr(end)
         if isinstance(begin, Const) and isinstance(end, Const):
             return Range(begin, const(end.value - begin.value))
@@ -111,11 +112,11 @@ class Operation:
     name: str
     tag: str = ""
 
-    def output(self, index: int = 0) -> "Tensor":
+    def output(self, index: int = 0) -> Tensor:
         return self.outputs[index]
 
     @property
-    def input_tensors(self) -> list["Tensor"]:
+    def input_tensors(self) -> list[Tensor]:
         return []
 
 
@@ -136,7 +137,7 @@ class Tensor:
     def ndim(self) -> int:
         return len(self.shape)
 
-    def __call__(self, *indices: Any) -> "TensorRead":
+    def __call__(self, *indices: Any) -> TensorRead:
         if len(indices) == 1 and isinstance(indices[0], (tuple, list)):
             indices = tuple(indices[0])
         if len(indices) != len(self.shape):
@@ -150,7 +151,7 @@ class Tensor:
                 raise ExprError(f"index {axis} of tensor {self.name} must be an integer, got {e.dtype}")
         return TensorRead(self, exprs)
 
-    def __getitem__(self, indices: Any) -> "TensorRead":
+    def __getitem__(self, indices: Any) -> TensorRead:
         if not isinstance(indices, tuple):
             indices = (indices,)
         return self(*indices)

@@ -8,7 +8,7 @@ changed, so unchanged subtrees stay shared.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from accel.te.expr import Expr, Var
 

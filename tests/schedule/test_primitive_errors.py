@@ -2,9 +2,9 @@
 
 import pytest
 
+import accel
 from accel import te
 from accel.errors import ScheduleError, TensorizeError
-import accel
 
 
 def matmul(m=8, n=8, k=16):

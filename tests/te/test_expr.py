@@ -2,7 +2,7 @@ import pytest
 
 from accel import te
 from accel.errors import ExprError
-from accel.te.expr import BinOp, Cast, Cmp, Const, Select
+from accel.te.expr import BinOp, Cast, Cmp, Select
 
 
 def test_python_operators_build_typed_nodes():
