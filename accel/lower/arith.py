@@ -118,7 +118,7 @@ def const_bounds(e: Expr, ranges: Ranges) -> tuple[float, float]:
         if op == "add":
             return (a[0] + b[0], a[1] + b[1])
         if op == "sub":
-            return (a[0] - b[1], a[1] - b[0])
+            return _sub_bounds(e, a, b, ranges)
         if op == "mul":
             products = [_mul(x, y) for x in a for y in b]
             return (min(products), max(products))
@@ -141,6 +141,24 @@ def const_bounds(e: Expr, ranges: Ranges) -> tuple[float, float]:
     if dt.is_int(e.dtype):
         return dt.value_range(e.dtype)
     return (-INF, INF)
+
+
+def _sub_bounds(e: BinOp, a, b, ranges: Ranges) -> tuple[float, float]:
+    lo, hi = a[0] - b[1], a[1] - b[0]
+    x, y = e.a, e.b
+    if (
+        isinstance(x, BinOp) and isinstance(y, BinOp) and x.op == y.op == "floordiv"
+        and isinstance(x.b, Const) and x.b == y.b and x.b.value > 0
+    ):
+        # x//c - y//c lies within [ceil((d_lo - c + 1) / c), floor((d_hi + c - 1) / c)] for
+        # d = x - y: tighter than bounding the two quotients independently.
+        c = int(x.b.value)
+        dlo, dhi = const_bounds(from_affine(affine(x.a) + affine(y.a).scale(-1), x.dtype), ranges)
+        if dlo > -INF:
+            lo = max(lo, -((c - 1 - dlo) // c))
+        if dhi < INF:
+            hi = min(hi, (dhi + c - 1) // c)
+    return (lo, hi)
 
 
 def _mul(x: float, y: float) -> float:

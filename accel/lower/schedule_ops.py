@@ -157,8 +157,10 @@ class ScheduleLowering:
 
     def _guard(self, sb: StageBounds, stmt: ir.Stmt, live: list[IterVar], stage: Stage) -> ir.Stmt:
         """Wrap ``stmt`` in the guards whose variables are all loops of ``live``."""
-        live_vars = {iv.var for iv in live}
-        conds = [g for g in sb.guards if free_vars(g) <= live_vars]
+        # A guard applies where none of this stage's other loops appears in it; variables of
+        # enclosing stages (the attach point) are always in scope.
+        dead = {iv.var for iv in stage.leaf_iter_vars} - {iv.var for iv in live}
+        conds = [g for g in sb.guards if not free_vars(g) & dead]
         if not conds:
             return stmt
         cond = conds[0]

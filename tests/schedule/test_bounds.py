@@ -76,3 +76,23 @@ def test_padded_producer_region_is_guarded_to_its_domain():
     sb = infer_bounds(s)[s[P]]
     assert sb.region_extent == (5,)
     assert sb.guards  # the region starts at -1 for the first tile
+
+
+def test_region_through_a_fused_axis_is_tight_and_guarded():
+    import accel
+
+    A = te.placeholder((12, 10), "int32", "A")
+    P = te.compute((12, 10), lambda i, j: A[i, j] * 3, "P")
+    C = te.compute((12, 10), lambda i, j: P[i, j] + 1, "C")
+    s = te.create_schedule(C.op)
+    fo, fi = s[C].split(s[C].fuse(*C.op.axis), factor=7)
+    s[P].compute_at(s[C], fo)
+    sb = infer_bounds(s)[s[P]]
+    # 7 consecutive elements of a 10-wide row touch at most 2 rows (enumerated below).
+    rows = max(len({(fo_ * 7 + k) // 10 for k in range(7) if fo_ * 7 + k < 120}) for fo_ in range(18))
+    assert sb.region_extent == (rows, 10)
+    assert sb.guards  # the last tile's region reaches past row 11
+    a = np.arange(120, dtype=np.int32).reshape(12, 10)
+    c = np.zeros_like(a)
+    accel.build(s, [A, C])(a, c)
+    np.testing.assert_array_equal(c, a * 3 + 1)
