@@ -1,0 +1,137 @@
+"""ALU: a whole vector instruction as a few array operations, with in-order semantics.
+
+Every iteration does ``acc[dst] = f(acc[dst], imm or acc[src])``. Read-all-then-write-all is
+exact as long as no iteration reads (through ``dst`` or ``src``) a tile that an earlier
+iteration of the same instruction wrote. A plan, cached per instruction shape and micro-op
+contents, finds the iterations that do and cuts the iteration sequence into the fewest
+consecutive chunks without such a hazard inside; chunks then run one after another. The common
+case (distinct destinations, sources elsewhere or equal to their destination) is one chunk.
+
+Arithmetic is done in int64 and wrapped to the accumulator width. SHR by a negative amount
+shifts left; amounts of the width or more shift everything out (an arithmetic right shift
+leaves the sign, a left shift leaves 0), which is the exact mathematical result, wrapped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from accel.env import Environment
+from accel.runtime.isa import AluInsn, AluOp, uop_columns
+from accel.sim.loops import as_slice, check_bound, expand
+from accel.sim.state import Srams
+
+_PLAN_CACHE_SIZE = 4096
+
+
+def _shr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.where(b >= 0, a >> np.clip(b, 0, 63), a << np.clip(-b, 0, 63))
+
+
+_OPS = {
+    AluOp.MIN: np.minimum,
+    AluOp.MAX: np.maximum,
+    AluOp.ADD: np.add,
+    AluOp.MUL: np.multiply,
+    AluOp.SHR: _shr,
+}
+
+
+class AluPlan:
+    """Destination and source indices in execution order, split into hazard-free chunks."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self, dst: np.ndarray, src: np.ndarray | None, bounds: list[int]):
+        self.chunks = [
+            (as_slice(dst[lo:hi]), None if src is None else as_slice(src[lo:hi]))
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+
+
+class AluUnit:
+    """Executes ALU instructions on ``srams``, caching plans."""
+
+    def __init__(self, env: Environment, srams: Srams):
+        self.env = env
+        self.srams = srams
+        self.plans: dict[tuple, AluPlan] = {}
+
+    def execute(self, insn: AluInsn) -> None:
+        """Run one ALU instruction; raises SimulatorError for an SRAM index past the end."""
+        plan = self._plan(insn)
+        if plan is None:
+            return
+        acc = self.srams.acc
+        op = _OPS[insn.alu_opcode]
+        for dst, src in plan.chunks:
+            a = acc[dst].astype(np.int64)
+            b = np.int64(insn.imm) if insn.use_imm else acc[src].astype(np.int64)
+            acc[dst] = op(a, b).astype(acc.dtype)
+
+    def _plan(self, insn: AluInsn) -> AluPlan | None:
+        words = self.srams.uop[insn.uop_bgn : insn.uop_end]
+        if not (words.size and insn.iter_out and insn.iter_in):
+            return None
+        key = (
+            insn.use_imm,
+            insn.iter_out,
+            insn.iter_in,
+            insn.dst_factor_out,
+            insn.dst_factor_in,
+            insn.src_factor_out,
+            insn.src_factor_in,
+            words.tobytes(),
+        )
+        plan = self.plans.get(key)
+        if plan is None:
+            if len(self.plans) >= _PLAN_CACHE_SIZE:
+                self.plans.clear()
+            plan = self.plans[key] = self._build(insn, words)
+        return plan
+
+    def _build(self, insn: AluInsn, words: np.ndarray) -> AluPlan:
+        depth = self.env.ACC_BUFF_DEPTH
+        udst, usrc, _ = uop_columns(words, self.env)
+        loops = (insn.iter_out, insn.iter_in)
+        dst = expand(udst, *loops, insn.dst_factor_out, insn.dst_factor_in)
+        check_bound(dst, depth, "acc")
+        src = None
+        if not insn.use_imm:
+            src = expand(usrc, *loops, insn.src_factor_out, insn.src_factor_in)
+            check_bound(src, depth, "acc")
+        return AluPlan(dst, src, _chunk_bounds(dst, src, depth))
+
+
+def _chunk_bounds(dst: np.ndarray, src: np.ndarray | None, depth: int) -> list[int]:
+    """Cut points of the fewest consecutive chunks with no read-after-write inside."""
+    n = dst.size
+    order = np.arange(n)
+    if int(np.bincount(dst, minlength=depth).max()) <= 1:
+        if src is None:
+            return [0, n]
+        writer = np.full(depth, n)
+        writer[dst] = order
+        if not (writer[src] < order).any():
+            return [0, n]
+    # prev[k]: the latest earlier iteration that wrote what iteration k reads (-1 if none).
+    prev = _last_write_before(dst, dst)
+    if src is not None:
+        prev = np.maximum(prev, _last_write_before(dst, src))
+    bounds = [0]
+    while bounds[-1] < n:
+        start = bounds[-1]
+        hazards = np.flatnonzero(prev[start + 1 :] >= start)
+        bounds.append(start + 1 + int(hazards[0]) if hazards.size else n)
+    return bounds
+
+
+def _last_write_before(dst: np.ndarray, reads: np.ndarray) -> np.ndarray:
+    """For each iteration k, the largest m < k with ``dst[m] == reads[k]``, or -1."""
+    n = dst.size
+    order = np.arange(n)
+    keys = np.sort(dst * n + order)
+    pos = np.searchsorted(keys, reads * n + order) - 1
+    found = keys[np.maximum(pos, 0)]
+    hit = (pos >= 0) & (found // n == reads)
+    return np.where(hit, found % n, -1)

@@ -1,0 +1,121 @@
+"""The simulator's on-chip state: the four SRAMs and the four dependency-token queues.
+
+Input and weight SRAMs hold their integer values as floating point (float32 when the element
+width is at most 16 bits, float64 otherwise): those values are exact, and GEMM can hand the
+arrays straight to BLAS. Each of those two SRAMs has one extra all-zero element past its depth,
+which GEMM uses to pad uneven reductions; instructions can never address it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from accel.env import Environment
+from accel.errors import SimulatorError
+
+_INT_DTYPES = {8: np.int8, 16: np.int16, 32: np.int32}
+
+
+def int_dtype(bits: int, what: str) -> np.dtype:
+    """The numpy integer type of ``bits``-wide values; the simulator models 8, 16 and 32."""
+    if bits not in _INT_DTYPES:
+        raise SimulatorError(f"the simulator supports 8, 16 or 32-bit {what}, not {bits}-bit")
+    return np.dtype(_INT_DTYPES[bits])
+
+
+def value_float_dtype(bits: int) -> np.dtype:
+    """A float type that holds every ``bits``-wide integer exactly."""
+    return np.dtype(np.float32 if bits <= 16 else np.float64)
+
+
+class Module(IntEnum):
+    LOAD = 0
+    COMPUTE = 1
+    STORE = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Queue(IntEnum):
+    """The four token queues, named by the direction tokens travel."""
+
+    LOAD_TO_COMPUTE = 0
+    COMPUTE_TO_LOAD = 1
+    COMPUTE_TO_STORE = 2
+    STORE_TO_COMPUTE = 3
+
+    @property
+    def label(self) -> str:
+        src, dst = self.name.lower().split("_to_")
+        return f"{src}->{dst}"
+
+
+class Srams:
+    """The micro-op, input, weight and accumulator SRAMs of one configuration."""
+
+    def __init__(self, env: Environment):
+        self.env = env
+        self.inp_dtype = int_dtype(env.INP_WIDTH, "inputs")
+        self.wgt_dtype = int_dtype(env.WGT_WIDTH, "weights")
+        self.acc_dtype = int_dtype(env.ACC_WIDTH, "accumulators")
+        self.out_dtype = int_dtype(env.OUT_WIDTH, "outputs")
+        self.uop = np.zeros(env.UOP_BUFF_DEPTH, dtype=np.uint32)
+        self.inp = np.zeros((env.INP_BUFF_DEPTH + 1, env.BATCH, env.BLOCK_IN), value_float_dtype(env.INP_WIDTH))
+        self.wgt = np.zeros(
+            (env.WGT_BUFF_DEPTH + 1, env.BLOCK_OUT, env.BLOCK_IN),
+            value_float_dtype(env.WGT_WIDTH),
+        )
+        self.acc = np.zeros((env.ACC_BUFF_DEPTH, env.BATCH, env.BLOCK_OUT), dtype=self.acc_dtype)
+        # Bumped by every weight load, so GEMM can reuse weight matrices it gathered before.
+        self.wgt_version = 0
+
+    @property
+    def depths(self) -> dict[str, int]:
+        env = self.env
+        return {
+            "uop": env.UOP_BUFF_DEPTH,
+            "inp": env.INP_BUFF_DEPTH,
+            "wgt": env.WGT_BUFF_DEPTH,
+            "acc": env.ACC_BUFF_DEPTH,
+        }
+
+
+@dataclass
+class TokenQueues:
+    """The four dependency queues. Each token remembers the cycle it was pushed at.
+
+    Tokens persist from one run to the next; at the start of a run they are all available at
+    cycle 0 of that run.
+    """
+
+    tokens: list[deque] = field(default_factory=lambda: [deque() for _ in Queue])
+
+    def count(self, queue: Queue) -> int:
+        return len(self.tokens[queue])
+
+    def push(self, queue: Queue, cycle: int) -> None:
+        self.tokens[queue].append(cycle)
+
+    def pop(self, queue: Queue) -> int:
+        return self.tokens[queue].popleft()
+
+    def counts(self) -> dict[str, int]:
+        return {q.label: len(self.tokens[q]) for q in Queue}
+
+    def set_counts(self, counts: dict[str, int]) -> None:
+        """Replace the queue contents by ``counts`` tokens available at cycle 0."""
+        for q in Queue:
+            self.tokens[q] = deque([0] * counts.get(q.label, 0))
+
+    def restart_clock(self) -> None:
+        for q in Queue:
+            self.tokens[q] = deque([0] * len(self.tokens[q]))
+
+    def describe(self) -> str:
+        return " ".join(f"{label}={n}" for label, n in self.counts().items())
