@@ -49,9 +49,8 @@ class DeviceMemory:
         self.env = env
         self.size = size_bytes
         self.data = np.zeros(size_bytes, dtype=np.uint8)
-        self.default_align = max(
-            64, *(elem_bytes(env, t) for t in MemType if t is not MemType.ACC_8BIT)
-        )
+        self.elem_sizes = {t: elem_bytes(env, t) for t in MemType}
+        self.default_align = max(64, *self.elem_sizes.values())
         self._blocks: dict[int, int] = {}  # address -> size of live allocations
         self._starts: list[int] = []  # sorted addresses of live allocations
 
@@ -132,7 +131,7 @@ class DeviceMemory:
     # -- element addressing --------------------------------------------------------------------
     def to_elem_index(self, addr: int, mem_type: MemType) -> int:
         """The element index an instruction uses for byte address ``addr``."""
-        size = elem_bytes(self.env, mem_type)
+        size = self.elem_sizes[MemType(mem_type)]
         if addr % size:
             raise DeviceMemoryError(
                 f"address {addr:#x} is not aligned to a {MemType(mem_type).name} element "
@@ -142,4 +141,4 @@ class DeviceMemory:
 
     def to_byte_addr(self, index: int, mem_type: MemType) -> int:
         """The byte address of element ``index`` of ``mem_type``."""
-        return index * elem_bytes(self.env, mem_type)
+        return index * self.elem_sizes[MemType(mem_type)]

@@ -28,6 +28,25 @@ def _shr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(b >= 0, a >> np.clip(b, 0, 63), a << np.clip(-b, 0, 63))
 
 
+def _imm32(insn: AluInsn):
+    """The immediate as the int32 operand of the native path (SHR: the shift, clamped)."""
+    if insn.alu_opcode == AluOp.SHR:
+        return min(insn.imm, 31) if insn.imm >= 0 else max(insn.imm, -32)
+    return np.int32(insn.imm)
+
+
+def _native(insn: AluInsn, a: np.ndarray, b, out=None) -> np.ndarray:
+    """One ALU step in int32, for every case except a shift by a tensor operand."""
+    op = insn.alu_opcode
+    if op != AluOp.SHR:
+        return _OPS[op](a, b, out=out)
+    if b >= 0:  # shifting right by 31 already leaves only the sign
+        return np.right_shift(a, np.int32(b), out=out)
+    if b == -32:  # everything shifted out
+        return np.multiply(a, 0, out=out)
+    return np.left_shift(a, np.int32(-b), out=out)
+
+
 _OPS = {
     AluOp.MIN: np.minimum,
     AluOp.MAX: np.maximum,
@@ -63,11 +82,20 @@ class AluUnit:
         if plan is None:
             return
         acc = self.srams.acc
-        op = _OPS[insn.alu_opcode]
+        native = acc.dtype == np.int32 and (insn.use_imm or insn.alu_opcode != AluOp.SHR)
         for dst, src in plan.chunks:
-            a = acc[dst].astype(np.int64)
-            b = np.int64(insn.imm) if insn.use_imm else acc[src].astype(np.int64)
-            acc[dst] = op(a, b).astype(acc.dtype)
+            if native:
+                # int32 arithmetic wraps by itself; only a tensor shift needs the int64 path.
+                b = _imm32(insn) if insn.use_imm else acc[src]
+                if isinstance(dst, slice):
+                    view = acc[dst]
+                    _native(insn, view, b, out=view)
+                else:
+                    acc[dst] = _native(insn, acc[dst], b)
+            else:
+                a = acc[dst].astype(np.int64)
+                b = np.int64(insn.imm) if insn.use_imm else acc[src].astype(np.int64)
+                acc[dst] = _OPS[insn.alu_opcode](a, b).astype(acc.dtype)
 
     def _plan(self, insn: AluInsn) -> AluPlan | None:
         words = self.srams.uop[insn.uop_bgn : insn.uop_end]

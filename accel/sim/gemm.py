@@ -39,7 +39,7 @@ _PLAN_CACHE_SIZE = 4096
 class GemmPlan:
     """How to compute one GEMM instruction shape; see the module docstring."""
 
-    __slots__ = ("dst", "reset", "src_rows", "wgt_rows", "s_of_d", "g_of_d", "direct", "dtype", "weights")
+    __slots__ = ("dst", "reset", "src_rows", "wgt_rows", "s_of_d", "g_of_d", "layout", "dtype", "weights")
 
     def __init__(self, dst, reset, src_rows=None, wgt_rows=None, s_of_d=None, g_of_d=None, dtype=None):
         self.dst = as_slice(dst)
@@ -48,14 +48,22 @@ class GemmPlan:
         self.wgt_rows = wgt_rows
         self.s_of_d = s_of_d  # None: rows mode, row d uses src_rows[d] and wgt_rows[d]
         self.g_of_d = g_of_d
-        self.direct = (
-            s_of_d is not None
-            and wgt_rows.shape[0] == 1
-            and s_of_d.size == src_rows.shape[0]
-            and bool((s_of_d == np.arange(s_of_d.size)).all())
-        )
+        self.layout = None if s_of_d is None else _layout(s_of_d, g_of_d, src_rows, wgt_rows)
         self.dtype = dtype
         self.weights = (-1, None)  # (weight SRAM version, gathered weight matrix)
+
+
+def _layout(s_of_d, g_of_d, src_rows, wgt_rows) -> str:
+    """How product-mode results map to destination rows: "sg" when row d is (s, g) in
+    row-major order, "gs" when it is (g, s), else "gather"."""
+    n_s, n_g = src_rows.shape[0], wgt_rows.shape[0]
+    d = np.arange(s_of_d.size)
+    if s_of_d.size == n_s * n_g:
+        if (s_of_d == d // n_g).all() and (g_of_d == d % n_g).all():
+            return "sg"
+        if (g_of_d == d // n_s).all() and (s_of_d == d % n_s).all():
+            return "gs"
+    return "gather"
 
 
 class GemmUnit:
@@ -145,14 +153,17 @@ class GemmUnit:
         """The exact sums ``(D, BATCH, BLOCK_OUT)`` of the plan's rows (not yet wrapped)."""
         env = self.env
         batch, b_in, b_out = env.BATCH, env.BLOCK_IN, env.BLOCK_OUT
-        inp = self.srams.inp[plan.src_rows]  # (S, K, BATCH, BLOCK_IN)
+        inp = np.take(self.srams.inp, plan.src_rows, axis=0)  # (S, K, BATCH, BLOCK_IN)
         n_src, k = plan.src_rows.shape
         if plan.s_of_d is None:
             return self._rows_products(plan, inp)
-        a = inp.transpose(0, 2, 1, 3).reshape(n_src * batch, k * b_in).astype(plan.dtype)
-        c = (a @ self._weights(plan)).reshape(n_src, batch, -1, b_out)
-        if plan.direct:
-            return c.reshape(n_src, batch, b_out)
+        a = inp.transpose(0, 2, 1, 3).reshape(n_src * batch, k * b_in)
+        c = a.astype(plan.dtype, copy=False) @ self._weights(plan)
+        c = c.reshape(n_src, batch, -1, b_out)
+        if plan.layout == "sg":
+            return c.transpose(0, 2, 1, 3).reshape(-1, batch, b_out)
+        if plan.layout == "gs":
+            return c.transpose(2, 0, 1, 3).reshape(-1, batch, b_out)
         return c[plan.s_of_d, :, plan.g_of_d]
 
     def _weights(self, plan: GemmPlan) -> np.ndarray:
@@ -160,7 +171,7 @@ class GemmUnit:
         weight SRAM is unchanged."""
         version, matrix = plan.weights
         if version != self.srams.wgt_version:
-            w = self.srams.wgt[plan.wgt_rows]  # (G, K, BLOCK_OUT, BLOCK_IN)
+            w = np.take(self.srams.wgt, plan.wgt_rows, axis=0)  # (G, K, BLOCK_OUT, BLOCK_IN)
             g, k, b_out, b_in = w.shape
             matrix = w.transpose(1, 3, 0, 2).reshape(k * b_in, g * b_out).astype(plan.dtype)
             plan.weights = (self.srams.wgt_version, matrix)
@@ -169,12 +180,14 @@ class GemmUnit:
     def _rows_products(self, plan: GemmPlan, inp: np.ndarray) -> np.ndarray:
         n_rows, k, batch, b_in = inp.shape
         b_out = self.env.BLOCK_OUT
-        a = inp.transpose(0, 2, 1, 3).reshape(n_rows, batch, k * b_in).astype(plan.dtype)
+        a = inp.transpose(0, 2, 1, 3).reshape(n_rows, batch, k * b_in)
+        a = a.astype(plan.dtype, copy=False)
         out = np.empty((n_rows, batch, b_out), dtype=plan.dtype)
         step = max(1, _ROWS_CHUNK_ELEMS // (k * b_in * b_out))
         for lo in range(0, n_rows, step):
-            w = self.srams.wgt[plan.wgt_rows[lo : lo + step]]  # (n, K, BLOCK_OUT, BLOCK_IN)
-            w = w.transpose(0, 1, 3, 2).reshape(-1, k * b_in, b_out).astype(plan.dtype)
+            w = np.take(self.srams.wgt, plan.wgt_rows[lo : lo + step], axis=0)
+            w = w.transpose(0, 1, 3, 2).reshape(-1, k * b_in, b_out)  # (n, K*BLOCK_IN, BLOCK_OUT)
+            w = w.astype(plan.dtype, copy=False)
             np.matmul(a[lo : lo + step], w, out=out[lo : lo + step])
         return out
 

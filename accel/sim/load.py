@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from accel.errors import SimulatorError
 from accel.runtime.isa import MemInsn, MemType
-from accel.runtime.memory import DeviceMemory, elem_bytes
+from accel.runtime.memory import DeviceMemory
 from accel.sim.state import Srams
 
 STAT_OF_TYPE = {
@@ -20,16 +22,19 @@ STAT_OF_TYPE = {
 
 def dram_rows(dram: DeviceMemory, insn: MemInsn, dtype, elem_shape) -> np.ndarray:
     """A ``(y_size, x_size, *elem_shape)`` view of the DRAM rows ``insn`` reads or writes."""
-    size = elem_bytes(dram.env, insn.memory_type)
+    size = dram.elem_sizes[insn.memory_type]
     start = insn.dram_base * size
     span = ((insn.y_size - 1) * insn.x_stride + insn.x_size) * size
     dram.check_range(start, span)
-    rows = np.lib.stride_tricks.as_strided(
-        dram.data[start : start + span],
-        shape=(insn.y_size, insn.x_size * size),
-        strides=(insn.x_stride * size, 1),
-    )
-    return rows.view(dtype).reshape(insn.y_size, insn.x_size, *elem_shape)
+    dtype = np.dtype(dtype)
+    per_elem = size // dtype.itemsize
+    return np.ndarray(
+        (insn.y_size, insn.x_size, per_elem),
+        dtype=dtype,
+        buffer=dram.data,
+        offset=start,
+        strides=(insn.x_stride * size, size, dtype.itemsize),
+    ).reshape(insn.y_size, insn.x_size, *elem_shape)
 
 
 def _target(srams: Srams, mem_type: MemType):
@@ -45,13 +50,16 @@ def _target(srams: Srams, mem_type: MemType):
     return srams.acc, "acc", np.dtype(np.int8)  # ACC_8BIT
 
 
-def execute_load(insn: MemInsn, srams: Srams, dram: DeviceMemory) -> int:
-    """Run one LOAD; returns the DRAM bytes read (padding not counted).
+def prepare_load(insn: MemInsn, srams: Srams, dram: DeviceMemory) -> Callable[[], None]:
+    """Check one LOAD and return the function that runs it.
 
-    ACC_8BIT reads int8 lanes and sign-extends them into the accumulators.
+    The SRAM and DRAM regions are fixed by the instruction, so they are checked and turned
+    into array views once; running the LOAD is then one or two array copies. ACC_8BIT reads
+    int8 lanes and sign-extends them into the accumulators. Raises SimulatorError when the
+    footprint does not fit the SRAM, DeviceMemoryError when the rows lie outside DRAM.
     """
     if insn.x_size == 0:
-        return 0
+        return no_op
     sram, name, dtype = _target(srams, insn.memory_type)
     rows = insn.y_pad_0 + insn.y_size + insn.y_pad_1
     cols = insn.x_pad_0 + insn.x_size + insn.x_pad_1
@@ -64,9 +72,19 @@ def execute_load(insn: MemInsn, srams: Srams, dram: DeviceMemory) -> int:
     elem_shape = sram.shape[1:]
     data = dram_rows(dram, insn, dtype, elem_shape)
     region = sram[insn.sram_base : insn.sram_base + rows * cols].reshape(rows, cols, *elem_shape)
-    if rows * cols != insn.y_size * insn.x_size:
-        region[...] = 0
-    region[insn.y_pad_0 : insn.y_pad_0 + insn.y_size, insn.x_pad_0 : insn.x_pad_0 + insn.x_size] = data
-    if name == "wgt":
-        srams.wgt_version += 1
-    return insn.y_size * insn.x_size * elem_bytes(dram.env, insn.memory_type)
+    inner = region[insn.y_pad_0 : insn.y_pad_0 + insn.y_size, insn.x_pad_0 : insn.x_pad_0 + insn.x_size]
+    padded = rows * cols != insn.y_size * insn.x_size
+    weights = name == "wgt"
+
+    def run() -> None:
+        if padded:
+            region[...] = 0
+        inner[...] = data
+        if weights:
+            srams.wgt_version += 1
+
+    return run
+
+
+def no_op() -> None:
+    """A LOAD or STORE with x_size 0 only moves tokens."""

@@ -14,6 +14,7 @@ module's clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -24,14 +25,15 @@ from accel.runtime.memory import DeviceMemory
 from accel.sim.alu import AluUnit
 from accel.sim.dispatch import Route, insn_kind, route
 from accel.sim.gemm import GemmUnit
-from accel.sim.load import STAT_OF_TYPE, execute_load
+from accel.sim.load import STAT_OF_TYPE, no_op, prepare_load
 from accel.sim.state import Module, Srams, TokenQueues
 from accel.sim.stats import add_timing, empty_stats, merge
-from accel.sim.store import execute_store
+from accel.sim.store import prepare_store
 from accel.sim.timing import CycleModel, Timeline, TimingReport
 from accel.sim.trace import Trace
 
 INSN_BYTES = 16
+_MODULES = tuple(int(m) for m in Module)  # plain ints: iterating the enum is slow
 _DECODE_CACHE_SIZE = 1 << 16
 
 
@@ -48,6 +50,22 @@ class RunReport:
         width = max(map(len, self.stats))
         counters = [f"{k:<{width}}  {v:>14,}" for k, v in self.stats.items()]
         return "\n".join([*counters, "", self.timing.summary()])
+
+
+class _Entry:
+    """A decoded instruction, ready to run: its route, cost, counters and executor."""
+
+    __slots__ = ("insn", "kind", "module", "pops", "pushes", "cost", "counts", "execute")
+
+    def __init__(self, insn: Insn, where: Route, cost, counts, execute):
+        self.insn = insn
+        self.kind = insn_kind(insn)
+        self.module = where.module
+        self.pops = where.pops
+        self.pushes = where.pushes
+        self.cost = cost
+        self.counts = counts  # the (counter, increment) pairs one execution adds
+        self.execute = execute
 
 
 class Simulator:
@@ -71,7 +89,7 @@ class Simulator:
         self.stats = empty_stats()
         self._gemm = GemmUnit(env, self.srams)
         self._alu = AluUnit(env, self.srams)
-        self._decoded: dict[tuple[int, int], tuple[Insn, Route, tuple[int, int]]] = {}
+        self._entries: dict[tuple[int, int], _Entry] = {}
 
     def clear_stats(self) -> None:
         """Zero the cumulative counters."""
@@ -79,52 +97,59 @@ class Simulator:
 
     def fetch(self, insn_addr: int, insn_count: int) -> list[Insn]:
         """Decode ``insn_count`` instructions stored at byte address ``insn_addr``."""
-        return [insn for insn, _, _ in self._fetch(insn_addr, insn_count)]
+        return [entry.insn for entry in self._fetch(insn_addr, insn_count)]
 
     def run(self, insn_addr: int, insn_count: int) -> RunReport:
         """Run the stream of ``insn_count`` instructions at byte address ``insn_addr``.
 
         Raises ISAError for an undecodable instruction and SimulatorError for one that cannot
-        execute (both before anything runs when they can be seen from the stream alone),
-        DeadlockError when the token queues can never make progress, DeviceMemoryError for a
-        DRAM access outside device memory. Messages name the instruction index.
+        execute, DeadlockError when the token queues can never make progress, and
+        DeviceMemoryError for a DRAM access outside device memory; messages name the
+        instruction index. Whatever can be seen from the stream alone (decoding, routes, LOAD
+        and STORE regions) is checked before anything runs.
         """
         stream = self._fetch(insn_addr, insn_count)
         lists: list[list[int]] = [[] for _ in Module]
-        for index, (_, where, _) in enumerate(stream):
-            lists[where.module].append(index)
-        stats = empty_stats()
+        for index, entry in enumerate(stream):
+            lists[entry.module].append(index)
         timeline = Timeline()
         trace = Trace(self.env.CLOCK_MHZ) if self.trace_enabled else None
-        queues = self.queues
-        queues.restart_clock()
+        self.queues.restart_clock()
+        tokens = self.queues.tokens
         heads = [0] * len(Module)
         while True:
-            chosen = -1
-            for module in Module:
+            chosen, entry = -1, None
+            for module in _MODULES:
                 if heads[module] < len(lists[module]):
                     index = lists[module][heads[module]]
-                    if chosen >= 0 and index > chosen:
+                    if entry is not None and index > chosen:
                         continue
-                    if all(queues.count(q) for q in stream[index][1].pops):
-                        chosen = index
-            if chosen < 0:
-                if any(heads[m] < len(lists[m]) for m in Module):
+                    candidate = stream[index]
+                    if all(tokens[q] for q in candidate.pops):
+                        chosen, entry = index, candidate
+            if entry is None:
+                if any(heads[m] < len(lists[m]) for m in _MODULES):
                     raise DeadlockError(self._deadlock_report(stream, lists, heads))
                 break
-            insn, where, cost = stream[chosen]
-            heads[where.module] += 1
+            heads[entry.module] += 1
             ready, waited = 0, None
-            for queue in where.pops:
-                pushed = queues.pop(queue)
+            for queue in entry.pops:
+                pushed = tokens[queue].popleft()
                 if waited is None or pushed > ready:
                     ready, waited = pushed, queue
-            self._execute(chosen, insn, stats)
-            start, end = timeline.place(where.module, ready, waited, cost)
-            for queue in where.pushes:
-                queues.push(queue, end)
+            try:
+                entry.execute()
+            except (SimulatorError, DeviceMemoryError) as exc:
+                raise type(exc)(f"instruction {chosen} ({entry.kind}): {exc}") from None
+            start, end = timeline.place(entry.module, ready, waited, entry.cost)
+            for queue in entry.pushes:
+                tokens[queue].append(end)
             if trace is not None:
-                trace.add(chosen, where.module, insn_kind(insn), start, end)
+                trace.records.append((chosen, entry.module, entry.kind, start, end))
+        stats = empty_stats()
+        for entry in stream:
+            for key, value in entry.counts:
+                stats[key] += value
         timing = timeline.report(self.env.CLOCK_MHZ)
         add_timing(stats, timing)
         stats["runs"] = 1
@@ -132,48 +157,48 @@ class Simulator:
         return RunReport(stats, timing, trace)
 
     # -- fetch and decode ------------------------------------------------------------------
-    def _fetch(self, insn_addr: int, insn_count: int):
+    def _fetch(self, insn_addr: int, insn_count: int) -> list[_Entry]:
         if insn_addr % INSN_BYTES:
             raise SimulatorError(f"instruction address {insn_addr:#x} is not 16-byte aligned")
         words = self.dram.view(insn_addr, insn_count * INSN_BYTES, np.dtype("<u8"))
-        if len(self._decoded) > _DECODE_CACHE_SIZE:
-            self._decoded.clear()
+        if len(self._entries) > _DECODE_CACHE_SIZE:
+            self._entries.clear()
         stream = []
         for index, pair in enumerate(map(tuple, words.reshape(-1, 2).tolist())):
-            entry = self._decoded.get(pair)
+            entry = self._entries.get(pair)
             if entry is None:
-                try:
-                    insn = decode_int(pair[0] | (pair[1] << 64), self.env)
-                except ISAError as exc:
-                    raise ISAError(f"instruction {index}: {exc}") from None
-                entry = (insn, route(index, insn, self.env), self.model.cost(insn))
-                self._decoded[pair] = entry
+                entry = self._entries[pair] = self._prepare(index, pair)
             stream.append(entry)
         return stream
 
-    # -- execution -------------------------------------------------------------------------
-    def _execute(self, index: int, insn: Insn, stats: dict[str, int]) -> None:
+    def _prepare(self, index: int, pair: tuple[int, int]) -> _Entry:
         try:
-            if isinstance(insn, MemInsn):
-                if insn.opcode == Opcode.LOAD:
-                    stats[STAT_OF_TYPE[insn.memory_type]] += execute_load(insn, self.srams, self.dram)
-                    stats["load_insns"] += 1
-                else:
-                    stats["out_store_nbytes"] += execute_store(insn, self.srams, self.dram)
-                    stats["store_insns"] += 1
-            elif isinstance(insn, GemmInsn):
-                self._gemm.execute(insn)
-                stats["gemm_insns"] += 1
-                if not insn.reset_reg:
-                    stats["gemm_counter"] += _iterations(insn)
-            elif isinstance(insn, AluInsn):
-                self._alu.execute(insn)
-                stats["alu_insns"] += 1
-                stats["alu_counter"] += _iterations(insn)
-            else:
-                stats["finish_insns"] += 1
+            insn = decode_int(pair[0] | (pair[1] << 64), self.env)
+        except ISAError as exc:
+            raise ISAError(f"instruction {index}: {exc}") from None
+        where = route(index, insn, self.env)
+        try:
+            counts, execute = self._executor(insn)
         except (SimulatorError, DeviceMemoryError) as exc:
             raise type(exc)(f"instruction {index} ({insn_kind(insn)}): {exc}") from None
+        return _Entry(insn, where, self.model.cost(insn), counts, execute)
+
+    def _executor(self, insn: Insn):
+        """(counter increments, function running the instruction) for one instruction."""
+        if isinstance(insn, MemInsn):
+            nbytes = insn.y_size * insn.x_size * self.dram.elem_sizes[insn.memory_type]
+            if insn.opcode == Opcode.LOAD:
+                counts = ((STAT_OF_TYPE[insn.memory_type], nbytes), ("load_insns", 1))
+                return counts, prepare_load(insn, self.srams, self.dram)
+            counts = (("out_store_nbytes", nbytes), ("store_insns", 1))
+            return counts, prepare_store(insn, self.srams, self.dram)
+        if isinstance(insn, GemmInsn):
+            steps = 0 if insn.reset_reg else _iterations(insn)
+            return (("gemm_counter", steps), ("gemm_insns", 1)), partial(self._gemm.execute, insn)
+        if isinstance(insn, AluInsn):
+            counts = (("alu_counter", _iterations(insn)), ("alu_insns", 1))
+            return counts, partial(self._alu.execute, insn)
+        return (("finish_insns", 1),), no_op
 
     def _deadlock_report(self, stream, lists, heads) -> str:
         lines = ["deadlock: no module can make progress"]
@@ -183,10 +208,10 @@ class Simulator:
                 lines.append(f"  {module.label}: finished ({total} instructions)")
                 continue
             index = lists[module][done]
-            insn, where, _ = stream[index]
-            missing = [q.label for q in where.pops if not self.queues.count(q)]
+            entry = stream[index]
+            missing = [q.label for q in entry.pops if not self.queues.count(q)]
             lines.append(
-                f"  {module.label}: waits at instruction {index} ({insn_kind(insn)}) for a "
+                f"  {module.label}: waits at instruction {index} ({entry.kind}) for a "
                 f"{' and a '.join(missing)} token; {done} of {total} instructions done"
             )
         lines.append(f"  queues: {self.queues.describe()}")

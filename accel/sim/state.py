@@ -74,11 +74,7 @@ class Srams:
         self.acc = np.zeros((env.ACC_BUFF_DEPTH, env.BATCH, env.BLOCK_OUT), dtype=self.acc_dtype)
         # Bumped by every weight load, so GEMM can reuse weight matrices it gathered before.
         self.wgt_version = 0
-
-    @property
-    def depths(self) -> dict[str, int]:
-        env = self.env
-        return {
+        self.depths = {
             "uop": env.UOP_BUFF_DEPTH,
             "inp": env.INP_BUFF_DEPTH,
             "wgt": env.WGT_BUFF_DEPTH,

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
+
 from accel.errors import SimulatorError
 from accel.runtime.isa import MemInsn
-from accel.runtime.memory import DeviceMemory, elem_bytes
-from accel.sim.load import dram_rows
+from accel.runtime.memory import DeviceMemory
+from accel.sim.load import dram_rows, no_op
 from accel.sim.state import Srams
 
 
-def execute_store(insn: MemInsn, srams: Srams, dram: DeviceMemory) -> int:
-    """Run one STORE; returns the DRAM bytes written.
+def prepare_store(insn: MemInsn, srams: Srams, dram: DeviceMemory) -> Callable[[], None]:
+    """Check one STORE and return the function that runs it.
 
-    Accumulator lanes are narrowed to the output width by keeping their low bits.
+    Accumulator lanes are narrowed to the output width by keeping their low bits. Raises
+    SimulatorError when the source runs past the accumulator SRAM, DeviceMemoryError when the
+    rows lie outside DRAM.
     """
     if insn.x_size == 0:
-        return 0
+        return no_op
     count = insn.y_size * insn.x_size
     depth = srams.env.ACC_BUFF_DEPTH
     if insn.sram_base + count > depth:
@@ -25,5 +31,9 @@ def execute_store(insn: MemInsn, srams: Srams, dram: DeviceMemory) -> int:
         )
     src = srams.acc[insn.sram_base : insn.sram_base + count]
     out = dram_rows(dram, insn, srams.out_dtype, src.shape[1:])
-    out[...] = src.reshape(out.shape).astype(srams.out_dtype)
-    return count * elem_bytes(dram.env, insn.memory_type)
+    src = src.reshape(out.shape)
+
+    def run() -> None:
+        np.copyto(out, src, casting="unsafe")  # keeps the low bits: two's complement narrowing
+
+    return run

@@ -26,10 +26,12 @@ class Trace:
     """The events of one run, in execution order."""
 
     clock_mhz: int
-    events: list[TraceEvent] = field(default_factory=list)
+    # (index, module, kind, start, end) tuples: cheaper to record than events.
+    records: list[tuple[int, int, str, int, int]] = field(default_factory=list)
 
-    def add(self, index: int, module: Module, kind: str, start: int, end: int) -> None:
-        self.events.append(TraceEvent(index, module, kind, start, end))
+    @property
+    def events(self) -> list[TraceEvent]:
+        return [TraceEvent(i, Module(m), kind, s, e) for i, m, kind, s, e in self.records]
 
     def to_chrome_dict(self) -> dict:
         """The trace as a Chrome trace-event object; timestamps in microseconds."""
@@ -48,6 +50,7 @@ class Trace:
             }
             for e in self.events
         ]
+
         return {"traceEvents": meta + slices, "displayTimeUnit": "ns"}
 
     def to_chrome_json(self, path: str | os.PathLike | None = None) -> str:
