@@ -245,8 +245,7 @@ def field_tables(env: Environment) -> FieldTables:
         ("src_factor_in", env.LOG_INP_BUFF_DEPTH),
     )
     gemm = _pack(
-        loops
-        + (("wgt_factor_out", env.LOG_WGT_BUFF_DEPTH), ("wgt_factor_in", env.LOG_WGT_BUFF_DEPTH)),
+        loops + (("wgt_factor_out", env.LOG_WGT_BUFF_DEPTH), ("wgt_factor_in", env.LOG_WGT_BUFF_DEPTH)),
         INSN_BITS,
         "GEMM",
     )
@@ -283,9 +282,7 @@ def _encode_fields(obj: Insn | Uop, table: tuple[Field, ...]) -> int:
         value = int(value)
         if not f.min <= value <= f.max:
             limit = f"range [{f.min}, {f.max}]" if f.signed else f"max {f.max}"
-            raise ISAError(
-                f"{_kind(obj)} field {f.name} = {value} does not fit {f.width} bits ({limit})"
-            )
+            raise ISAError(f"{_kind(obj)} field {f.name} = {value} does not fit {f.width} bits ({limit})")
         word |= (value & ((1 << f.width) - 1)) << f.lo
     return word
 
@@ -325,9 +322,7 @@ def _field_value(word: int, f: Field) -> int:
     return value
 
 
-_BOOL_FIELDS = frozenset(
-    {"pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep", "reset_reg", "use_imm"}
-)
+_BOOL_FIELDS = frozenset({"pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep", "reset_reg", "use_imm"})
 _CLASSES = {
     Opcode.LOAD: MemInsn,
     Opcode.STORE: MemInsn,

@@ -117,9 +117,7 @@ def instructions(draw, env=ENV):
     cls = draw(st.sampled_from([MemInsn, GemmInsn, AluInsn, FinishInsn]))
     values = {}
     for f in _fields_of(cls, env):
-        values[f.name] = draw(
-            st.sampled_from([f.min, f.max]) | st.integers(min_value=f.min, max_value=f.max)
-        )
+        values[f.name] = draw(st.sampled_from([f.min, f.max]) | st.integers(min_value=f.min, max_value=f.max))
     return _instance(cls, env, lambda f: values[f.name])
 
 
@@ -159,9 +157,7 @@ def test_uop_extremes_and_array():
 
 
 def test_value_too_wide_is_refused_with_field_value_and_limit():
-    with pytest.raises(
-        ISAError, match=r"GEMM field iter_out = 20000 does not fit 14 bits \(max 16383\)"
-    ):
+    with pytest.raises(ISAError, match=r"GEMM field iter_out = 20000 does not fit 14 bits \(max 16383\)"):
         encode(GemmInsn(uop_bgn=0, uop_end=1, iter_out=20000, iter_in=1), ENV)
     with pytest.raises(ISAError, match="ALU field imm = 40000 does not fit 16 bits"):
         encode(
@@ -241,9 +237,7 @@ def test_widths_follow_the_configuration():
             "src_idx": 10,
             "wgt_idx": 10,
         }
-        insn = GemmInsn(
-            uop_bgn=1, uop_end=2, iter_out=3, iter_in=4, dst_factor_out=1023, wgt_factor_in=1023
-        )
+        insn = GemmInsn(uop_bgn=1, uop_end=2, iter_out=3, iter_in=4, dst_factor_out=1023, wgt_factor_in=1023)
         assert decode(encode(insn, env), env) == insn
         with pytest.raises(ISAError, match="dst_factor_out = 1024 does not fit 10 bits"):
             encode(dataclasses.replace(insn, dst_factor_out=1024), env)
