@@ -82,7 +82,9 @@ class ConvStream:
         # Double-buffer (two virtual threads) each SRAM where two tiles fit, else share it.
         inp_slots = 2 if 2 * inp_tile <= env.INP_BUFF_DEPTH else 1
         acc_slots = 2 if 2 * acc_tile <= env.ACC_BUFF_DEPTH else 1
-        assert inp_tile <= env.INP_BUFF_DEPTH and acc_tile <= env.ACC_BUFF_DEPTH and H % tile_rows == 0
+        assert (
+            inp_tile <= env.INP_BUFF_DEPTH and acc_tile <= env.ACC_BUFF_DEPTH and H % tile_rows == 0
+        )
         self.slots = (inp_slots, acc_slots)
 
         def bases(t: int) -> tuple[int, int]:
@@ -93,7 +95,11 @@ class ConvStream:
             inp_base, acc_base = bases(thread)
             reset = [Uop(acc_base + r * W, 0, 0) for r in range(tile_rows)]
             conv = [
-                Uop(acc_base + r * W, inp_base + c * in_rows * in_cols + (r + dy) * in_cols + dx, c * 9 + dy * 3 + dx)
+                Uop(
+                    acc_base + r * W,
+                    inp_base + c * in_rows * in_cols + (r + dy) * in_cols + dx,
+                    c * 9 + dy * 3 + dx,
+                )
                 for r in range(tile_rows)
                 for c in range(icb)
                 for dy in range(3)
@@ -115,7 +121,10 @@ class ConvStream:
         for t in range(tiles):
             inp_base, acc_base = bases(t)
             (rb, re), (cb, ce), (ab, ae) = kernels[t % 2]
-            top, bottom = t * tile_rows - 1, t * tile_rows + tile_rows + 1  # input rows [top, bottom)
+            top, bottom = (
+                t * tile_rows - 1,
+                t * tile_rows + tile_rows + 1,
+            )  # input rows [top, bottom)
             pad0, pad1 = int(top < 0), int(bottom > H)
             first, rows = max(top, 0), min(bottom, H) - max(top, 0)
             for c in range(icb):
@@ -256,8 +265,14 @@ def bench_conv(repeat: int, tile_rows: int) -> None:
         f"ResNet-18 conv 56x56 64->64 3x3, {tile_rows}-row tiles, (inp, acc) buffers "
         f"{conv.slots}: {len(conv.insns)} instructions, {macs:,} MACs"
     )
-    print(f"  simulator (median of {repeat}):  {sim_time * 1e3:8.2f} ms  {macs / sim_time / 1e9:6.1f} G MAC/s")
-    print(f"  float32 numpy.matmul im2col:  {blas_time * 1e3:8.2f} ms  {macs / blas_time / 1e9:6.1f} G MAC/s")
+    print(
+        f"  simulator (median of {repeat}):  {sim_time * 1e3:8.2f} ms  "
+        f"{macs / sim_time / 1e9:6.1f} G MAC/s"
+    )
+    print(
+        f"  float32 numpy.matmul im2col:  {blas_time * 1e3:8.2f} ms  "
+        f"{macs / blas_time / 1e9:6.1f} G MAC/s"
+    )
     print(f"  simulator / BLAS time:         {sim_time / blas_time:8.2f}x")
     print("  simulated: " + report.timing.summary().replace("\n", "\n  "))
 
@@ -266,9 +281,13 @@ def bench_small(repeat: int, count: int = 10_000) -> None:
     env = get_env()
     dram = DeviceMemory(env)
     uop_at = dram.to_elem_index(dram.alloc(64, 4), MemType.UOP)
-    dram.write(dram.to_byte_addr(uop_at, MemType.UOP), encode_uops([Uop(d, d, d) for d in range(16)], env))
+    dram.write(
+        dram.to_byte_addr(uop_at, MemType.UOP), encode_uops([Uop(d, d, d) for d in range(16)], env)
+    )
     insns = [mem(Opcode.LOAD, MemType.UOP, 0, uop_at, 1, 16, 16)]
-    insns += [GemmInsn(uop_bgn=k % 16, uop_end=k % 16 + 1, iter_out=1, iter_in=1) for k in range(count)]
+    insns += [
+        GemmInsn(uop_bgn=k % 16, uop_end=k % 16 + 1, iter_out=1, iter_in=1) for k in range(count)
+    ]
     insns.append(FinishInsn())
     where = write_stream(dram, insns, env)
     sim = Simulator(env, dram)
@@ -288,7 +307,9 @@ def bench_small(repeat: int, count: int = 10_000) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="timed runs (median reported)")
-    parser.add_argument("--tile-rows", type=int, nargs="+", default=[2, 4], help="output rows per tile")
+    parser.add_argument(
+        "--tile-rows", type=int, nargs="+", default=[2, 4], help="output rows per tile"
+    )
     args = parser.parse_args()
     for tile_rows in args.tile_rows:
         bench_conv(args.repeat, tile_rows)

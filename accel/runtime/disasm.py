@@ -22,7 +22,11 @@ def format_insn(insn: Insn) -> str:
         kind = f"{insn.opcode.name:<6} {'':<8}"
     deps = ",".join(flag.removesuffix("_dep") for flag in _DEP_FLAGS if getattr(insn, flag))
     values = insn_fields(insn)
-    rest = " ".join(f"{name}={int(value)}" for name, value in values.items() if name not in _NOT_PRINTED_AS_FIELDS)
+    rest = " ".join(
+        f"{name}={int(value)}"
+        for name, value in values.items()
+        if name not in _NOT_PRINTED_AS_FIELDS
+    )
     return f"{kind} deps={deps or '-':<36} {rest}".rstrip()
 
 

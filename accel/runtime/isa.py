@@ -193,13 +193,12 @@ _HEADER = (
 
 @dataclass(frozen=True)
 class FieldTables:
-    """The field tables of every instruction kind and of the micro-op, for one configuration."""
+    """The field tables of every instruction kind, for one configuration."""
 
     mem: tuple[Field, ...]
     gemm: tuple[Field, ...]
     alu: tuple[Field, ...]
     finish: tuple[Field, ...]
-    uop: tuple[Field, ...]
 
     def for_opcode(self, opcode: int) -> tuple[Field, ...]:
         return {
@@ -245,7 +244,8 @@ def field_tables(env: Environment) -> FieldTables:
         ("src_factor_in", env.LOG_INP_BUFF_DEPTH),
     )
     gemm = _pack(
-        loops + (("wgt_factor_out", env.LOG_WGT_BUFF_DEPTH), ("wgt_factor_in", env.LOG_WGT_BUFF_DEPTH)),
+        loops
+        + (("wgt_factor_out", env.LOG_WGT_BUFF_DEPTH), ("wgt_factor_in", env.LOG_WGT_BUFF_DEPTH)),
         INSN_BITS,
         "GEMM",
     )
@@ -255,7 +255,15 @@ def field_tables(env: Environment) -> FieldTables:
         "ALU",
     )
     finish = _pack(_HEADER, INSN_BITS, "FINISH")
-    uop = _pack(
+    return FieldTables(mem, gemm, alu, finish)
+
+
+@functools.cache
+def uop_fields(env: Environment) -> tuple[Field, ...]:
+    """The micro-op's fields. Its three SRAM indices must fit one 32-bit word; configurations
+    with deeper SRAMs (e.g. LOG_BLOCK 3 with the default buffer sizes) cannot encode micro-ops,
+    like the classic hardware, and get an ISAError here rather than a wrong encoding."""
+    return _pack(
         (
             ("dst_idx", env.LOG_ACC_BUFF_DEPTH),
             ("src_idx", env.LOG_INP_BUFF_DEPTH),
@@ -264,7 +272,6 @@ def field_tables(env: Environment) -> FieldTables:
         UOP_BITS,
         f"micro-op (configuration {env.name})",
     )
-    return FieldTables(mem, gemm, alu, finish, uop)
 
 
 def _kind(insn: Insn | Uop) -> str:
@@ -282,7 +289,9 @@ def _encode_fields(obj: Insn | Uop, table: tuple[Field, ...]) -> int:
         value = int(value)
         if not f.min <= value <= f.max:
             limit = f"range [{f.min}, {f.max}]" if f.signed else f"max {f.max}"
-            raise ISAError(f"{_kind(obj)} field {f.name} = {value} does not fit {f.width} bits ({limit})")
+            raise ISAError(
+                f"{_kind(obj)} field {f.name} = {value} does not fit {f.width} bits ({limit})"
+            )
         word |= (value & ((1 << f.width) - 1)) << f.lo
     return word
 
@@ -322,7 +331,9 @@ def _field_value(word: int, f: Field) -> int:
     return value
 
 
-_BOOL_FIELDS = frozenset({"pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep", "reset_reg", "use_imm"})
+_BOOL_FIELDS = frozenset(
+    {"pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep", "reset_reg", "use_imm"}
+)
 _CLASSES = {
     Opcode.LOAD: MemInsn,
     Opcode.STORE: MemInsn,
@@ -397,7 +408,7 @@ def as_words(data: np.ndarray | bytes) -> np.ndarray:
 
 def encode_uop(uop: Uop, env: Environment) -> int:
     """The 32-bit word of one micro-op."""
-    return _encode_fields(uop, field_tables(env).uop)
+    return _encode_fields(uop, uop_fields(env))
 
 
 def encode_uops(uops: Iterable[Uop], env: Environment) -> np.ndarray:
@@ -407,13 +418,13 @@ def encode_uops(uops: Iterable[Uop], env: Environment) -> np.ndarray:
 
 def decode_uop(word: int, env: Environment) -> Uop:
     """Decode one 32-bit micro-op word."""
-    return Uop(*(_field_value(int(word), f) for f in field_tables(env).uop))
+    return Uop(*(_field_value(int(word), f) for f in uop_fields(env)))
 
 
 def uop_columns(words: np.ndarray, env: Environment) -> tuple[np.ndarray, ...]:
     """Vectorized decoding: the (dst, src, wgt) index arrays (int64) of micro-op words."""
     words = np.asarray(words, dtype=np.uint32).astype(np.int64)
-    return tuple((words >> f.lo) & ((1 << f.width) - 1) for f in field_tables(env).uop)
+    return tuple((words >> f.lo) & ((1 << f.width) - 1) for f in uop_fields(env))
 
 
 def insn_fields(insn: Insn) -> dict[str, int]:

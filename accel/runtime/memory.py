@@ -73,7 +73,9 @@ class DeviceMemory:
                 bisect.insort(self._starts, candidate)
                 return candidate
             cursor = max(cursor, start + self._blocks.get(start, 0))
-        raise DeviceMemoryError(f"device memory is full: cannot allocate {nbytes} bytes (size {self.size})")
+        raise DeviceMemoryError(
+            f"device memory is full: cannot allocate {nbytes} bytes (size {self.size})"
+        )
 
     def free(self, addr: int) -> None:
         """Free an allocation by its address; raises on an unknown address or a double free."""
@@ -97,7 +99,8 @@ class DeviceMemory:
         """Raise DeviceMemoryError unless ``[addr, addr + nbytes)`` lies in usable memory."""
         if nbytes < 0 or addr < RESERVED_BYTES or addr + nbytes > self.size:
             raise DeviceMemoryError(
-                f"access of {nbytes} bytes at {addr:#x} is outside device memory [{RESERVED_BYTES:#x}, {self.size:#x})"
+                f"access of {nbytes} bytes at {addr:#x} is outside device memory "
+                f"[{RESERVED_BYTES:#x}, {self.size:#x})"
             )
 
     def view(self, addr: int, nbytes: int, dtype=np.uint8) -> np.ndarray:
@@ -106,7 +109,8 @@ class DeviceMemory:
         dtype = np.dtype(dtype)
         if addr % dtype.itemsize or nbytes % dtype.itemsize:
             raise DeviceMemoryError(
-                f"view of {nbytes} bytes at {addr:#x} is not aligned to {dtype} ({dtype.itemsize} bytes)"
+                f"view of {nbytes} bytes at {addr:#x} is not aligned to {dtype} "
+                f"({dtype.itemsize} bytes)"
             )
         return self.data[addr : addr + nbytes].view(dtype)
 
@@ -130,7 +134,8 @@ class DeviceMemory:
         size = self.elem_sizes[MemType(mem_type)]
         if addr % size:
             raise DeviceMemoryError(
-                f"address {addr:#x} is not aligned to a {MemType(mem_type).name} element ({size} bytes)"
+                f"address {addr:#x} is not aligned to a {MemType(mem_type).name} element "
+                f"({size} bytes)"
             )
         return addr // size
 

@@ -44,7 +44,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     replay = load_replay(args.file)
     report, _ = replay.run(trace=args.trace is not None)
-    print(f"replay of {args.file}: {len(replay.words)} instructions, configuration {replay.env.name}")
+    print(
+        f"replay of {args.file}: {len(replay.words)} instructions, configuration {replay.env.name}"
+    )
     print(report.summary())
     if args.trace is not None:
         report.trace.to_chrome_json(args.trace)

@@ -65,13 +65,17 @@ def route(index: int, insn: Insn, env: Environment) -> Route:
         for flag in flags:
             if getattr(insn, flag):
                 if (module, flag) not in table:
-                    raise SimulatorError(f"{where}: the {module.label} module has no {flag} (the flag must be 0)")
+                    raise SimulatorError(
+                        f"{where}: the {module.label} module has no {flag} (the flag must be 0)"
+                    )
                 out.append(table[module, flag])
     if isinstance(insn, MemInsn):
         _check_mem(insn, where)
     elif isinstance(insn, (GemmInsn, AluInsn)):
         if insn.uop_end < insn.uop_bgn:
-            raise SimulatorError(f"{where}: uop_end {insn.uop_end} is before uop_bgn {insn.uop_bgn}")
+            raise SimulatorError(
+                f"{where}: uop_end {insn.uop_end} is before uop_bgn {insn.uop_bgn}"
+            )
         if insn.uop_end > env.UOP_BUFF_DEPTH:
             raise SimulatorError(
                 f"{where}: micro-ops [{insn.uop_bgn}, {insn.uop_end}) run past the micro-op "
@@ -85,10 +89,14 @@ def _check_mem(insn: MemInsn, where: str) -> None:
         raise SimulatorError(f"{where}: a LOAD cannot target memory type {insn.memory_type.name}")
     if insn.opcode == Opcode.STORE:
         if insn.memory_type != MemType.OUT:
-            raise SimulatorError(f"{where}: a STORE writes memory type OUT only, not {insn.memory_type.name}")
+            raise SimulatorError(
+                f"{where}: a STORE writes memory type OUT only, not {insn.memory_type.name}"
+            )
         pads = (insn.y_pad_0, insn.y_pad_1, insn.x_pad_0, insn.x_pad_1)
         if any(pads):
-            raise SimulatorError(f"{where}: a STORE cannot pad (y_pad_0, y_pad_1, x_pad_0, x_pad_1 = {pads})")
+            raise SimulatorError(
+                f"{where}: a STORE cannot pad (y_pad_0, y_pad_1, x_pad_0, x_pad_1 = {pads})"
+            )
 
 
 def insn_kind(insn: Insn) -> str:

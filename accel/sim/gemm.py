@@ -39,9 +39,21 @@ _PLAN_CACHE_SIZE = 4096
 class GemmPlan:
     """How to compute one GEMM instruction shape; see the module docstring."""
 
-    __slots__ = ("dst", "reset", "src_rows", "wgt_rows", "s_of_d", "g_of_d", "layout", "dtype", "weights")
+    __slots__ = (
+        "dst",
+        "reset",
+        "src_rows",
+        "wgt_rows",
+        "s_of_d",
+        "g_of_d",
+        "layout",
+        "dtype",
+        "weights",
+    )
 
-    def __init__(self, dst, reset, src_rows=None, wgt_rows=None, s_of_d=None, g_of_d=None, dtype=None):
+    def __init__(
+        self, dst, reset, src_rows=None, wgt_rows=None, s_of_d=None, g_of_d=None, dtype=None
+    ):
         self.dst = as_slice(dst)
         self.reset = reset
         self.src_rows = src_rows

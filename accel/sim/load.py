@@ -72,7 +72,9 @@ def prepare_load(insn: MemInsn, srams: Srams, dram: DeviceMemory) -> Callable[[]
     elem_shape = sram.shape[1:]
     data = dram_rows(dram, insn, dtype, elem_shape)
     region = sram[insn.sram_base : insn.sram_base + rows * cols].reshape(rows, cols, *elem_shape)
-    inner = region[insn.y_pad_0 : insn.y_pad_0 + insn.y_size, insn.x_pad_0 : insn.x_pad_0 + insn.x_size]
+    inner = region[
+        insn.y_pad_0 : insn.y_pad_0 + insn.y_size, insn.x_pad_0 : insn.x_pad_0 + insn.x_size
+    ]
     padded = rows * cols != insn.y_size * insn.x_size
     weights = name == "wgt"
 

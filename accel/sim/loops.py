@@ -17,7 +17,9 @@ def expand(base: np.ndarray, iter_out: int, iter_in: int, f_out: int, f_in: int)
 def check_bound(indices: np.ndarray, depth: int, buffer: str) -> None:
     """Raise SimulatorError when an index reaches past the ``depth`` of SRAM ``buffer``."""
     if indices.size and int(indices.max()) >= depth:
-        raise SimulatorError(f"{buffer} SRAM index {int(indices.max())} is past the end (depth {depth})")
+        raise SimulatorError(
+            f"{buffer} SRAM index {int(indices.max())} is past the end (depth {depth})"
+        )
 
 
 def as_slice(indices: np.ndarray) -> slice | np.ndarray:

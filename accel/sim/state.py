@@ -66,7 +66,9 @@ class Srams:
         self.acc_dtype = int_dtype(env.ACC_WIDTH, "accumulators")
         self.out_dtype = int_dtype(env.OUT_WIDTH, "outputs")
         self.uop = np.zeros(env.UOP_BUFF_DEPTH, dtype=np.uint32)
-        self.inp = np.zeros((env.INP_BUFF_DEPTH + 1, env.BATCH, env.BLOCK_IN), value_float_dtype(env.INP_WIDTH))
+        self.inp = np.zeros(
+            (env.INP_BUFF_DEPTH + 1, env.BATCH, env.BLOCK_IN), value_float_dtype(env.INP_WIDTH)
+        )
         self.wgt = np.zeros(
             (env.WGT_BUFF_DEPTH + 1, env.BLOCK_OUT, env.BLOCK_IN),
             value_float_dtype(env.WGT_WIDTH),

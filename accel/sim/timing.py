@@ -47,7 +47,9 @@ class CycleModel:
                 return self.overhead, 0
             nbytes = insn.y_size * insn.x_size * elem_bytes(self.env, insn.memory_type)
             rows = insn.y_pad_0 + insn.y_size + insn.y_pad_1
-            pad_elems = rows * (insn.x_pad_0 + insn.x_size + insn.x_pad_1) - (insn.y_size * insn.x_size)
+            pad_elems = rows * (insn.x_pad_0 + insn.x_size + insn.x_pad_1) - (
+                insn.y_size * insn.x_size
+            )
             beats = -(-nbytes // self.bus_bytes)
             return self.overhead + self.dram_latency + beats + pad_elems, 0
         if isinstance(insn, (GemmInsn, AluInsn)):
@@ -118,7 +120,8 @@ class TimingReport:
 
     def summary(self) -> str:
         lines = [
-            f"total cycles      {self.total_cycles:>14,}  ({self.microseconds:,.2f} us at {self.clock_mhz} MHz)",
+            f"total cycles      {self.total_cycles:>14,}  "
+            f"({self.microseconds:,.2f} us at {self.clock_mhz} MHz)",
             f"GEMM utilization  {self.utilization:>14.1%}",
             f"{'module':<10}{'busy':>14}{'stall':>14}{'idle':>14}",
         ]

@@ -36,7 +36,10 @@ class Trace:
     def to_chrome_dict(self) -> dict:
         """The trace as a Chrome trace-event object; timestamps in microseconds."""
         us = 1.0 / self.clock_mhz
-        meta = [{"name": "thread_name", "ph": "M", "pid": 1, "tid": int(m), "args": {"name": m.label}} for m in Module]
+        meta = [
+            {"name": "thread_name", "ph": "M", "pid": 1, "tid": int(m), "args": {"name": m.label}}
+            for m in Module
+        ]
         slices = [
             {
                 "name": e.kind,

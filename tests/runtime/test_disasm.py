@@ -40,7 +40,9 @@ def test_one_line_per_instruction_with_fields():
             pop_prev_dep=True,
             push_next_dep=True,
         ),
-        AluInsn(alu_opcode=AluOp.SHR, use_imm=True, imm=-3, uop_bgn=0, uop_end=1, iter_out=1, iter_in=4),
+        AluInsn(
+            alu_opcode=AluOp.SHR, use_imm=True, imm=-3, uop_bgn=0, uop_end=1, iter_out=1, iter_in=4
+        ),
         MemInsn(
             opcode=Opcode.STORE,
             memory_type=MemType.OUT,

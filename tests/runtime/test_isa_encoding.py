@@ -26,6 +26,7 @@ from accel.runtime.isa import (
     encode_uop,
     encode_uops,
     field_tables,
+    uop_fields,
 )
 
 ENV = get_env()
@@ -84,7 +85,7 @@ def test_default_layout_matches_isa_md():
     assert gemm["wgt_factor_in"] == (118, 127)
     alu = {f.name: (f.lo, f.lo + f.width - 1) for f in tables.alu}
     assert alu["alu_opcode"] == (108, 110) and alu["imm"] == (112, 127)
-    uop = {f.name: (f.lo, f.lo + f.width - 1) for f in tables.uop}
+    uop = {f.name: (f.lo, f.lo + f.width - 1) for f in uop_fields(ENV)}
     assert uop == {"dst_idx": (0, 10), "src_idx": (11, 21), "wgt_idx": (22, 31)}
 
 
@@ -117,7 +118,9 @@ def instructions(draw, env=ENV):
     cls = draw(st.sampled_from([MemInsn, GemmInsn, AluInsn, FinishInsn]))
     values = {}
     for f in _fields_of(cls, env):
-        values[f.name] = draw(st.sampled_from([f.min, f.max]) | st.integers(min_value=f.min, max_value=f.max))
+        values[f.name] = draw(
+            st.sampled_from([f.min, f.max]) | st.integers(min_value=f.min, max_value=f.max)
+        )
     return _instance(cls, env, lambda f: values[f.name])
 
 
@@ -157,7 +160,9 @@ def test_uop_extremes_and_array():
 
 
 def test_value_too_wide_is_refused_with_field_value_and_limit():
-    with pytest.raises(ISAError, match=r"GEMM field iter_out = 20000 does not fit 14 bits \(max 16383\)"):
+    with pytest.raises(
+        ISAError, match=r"GEMM field iter_out = 20000 does not fit 14 bits \(max 16383\)"
+    ):
         encode(GemmInsn(uop_bgn=0, uop_end=1, iter_out=20000, iter_in=1), ENV)
     with pytest.raises(ISAError, match="ALU field imm = 40000 does not fit 16 bits"):
         encode(
@@ -232,12 +237,23 @@ def test_widths_follow_the_configuration():
         tables = field_tables(env)
         widths = {f.name: f.width for f in tables.gemm}
         assert widths["dst_factor_out"] == 10 and widths["src_factor_in"] == 10
-        assert {f.name: f.width for f in tables.uop} == {
+        assert {f.name: f.width for f in uop_fields(env)} == {
             "dst_idx": 10,
             "src_idx": 10,
             "wgt_idx": 10,
         }
-        insn = GemmInsn(uop_bgn=1, uop_end=2, iter_out=3, iter_in=4, dst_factor_out=1023, wgt_factor_in=1023)
+        insn = GemmInsn(
+            uop_bgn=1, uop_end=2, iter_out=3, iter_in=4, dst_factor_out=1023, wgt_factor_in=1023
+        )
         assert decode(encode(insn, env), env) == insn
         with pytest.raises(ISAError, match="dst_factor_out = 1024 does not fit 10 bits"):
             encode(dataclasses.replace(insn, dst_factor_out=1024), env)
+
+
+def test_configuration_too_deep_for_the_instruction_word_is_refused():
+    with using_env({"LOG_BLOCK": 3}) as env:
+        with pytest.raises(ISAError, match="GEMM fields need 140 bits"):
+            field_tables(env)
+    with using_env({"LOG_BLOCK": 3, "LOG_WGT_BUFF_SIZE": 16}) as env:
+        with pytest.raises(ISAError, match="micro-op .* fields need 34 bits"):
+            encode_uop(Uop(0, 0, 0), env)

@@ -90,7 +90,9 @@ def gemm(uop_bgn, uop_end, iter_out=1, iter_in=1, **kw) -> GemmInsn:
 
 
 def alu(op, uop_bgn, uop_end, iter_out=1, iter_in=1, **kw) -> AluInsn:
-    return AluInsn(alu_opcode=op, uop_bgn=uop_bgn, uop_end=uop_end, iter_out=iter_out, iter_in=iter_in, **kw)
+    return AluInsn(
+        alu_opcode=op, uop_bgn=uop_bgn, uop_end=uop_end, iter_out=iter_out, iter_in=iter_in, **kw
+    )
 
 
 def finish(**kw) -> FinishInsn:

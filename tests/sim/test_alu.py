@@ -47,7 +47,9 @@ def reference_alu(acc, uops, insn):
 
 def run_alu(bench, acc, uops, insns):
     src = bench.put(acc, MemType.ACC)
-    report = bench.run([load(MemType.ACC, 0, src, 1, N_ACC, N_ACC), bench.uops(uops), *insns, finish()])
+    report = bench.run(
+        [load(MemType.ACC, 0, src, 1, N_ACC, N_ACC), bench.uops(uops), *insns, finish()]
+    )
     expected = acc
     for insn in insns:
         if isinstance(insn, AluInsn):
@@ -69,7 +71,9 @@ def test_every_opcode_with_immediate_and_tensor(op, imm):
     bench = Bench()
     acc = interesting_acc(np.random.default_rng(int(op) * 100 + (imm or 0) % 97), bench.env)
     if imm is None:  # tensor operand: destinations 40.., sources 0.. (including small shifts)
-        insn = alu(op, 0, 2, 2, 10, dst_factor_out=20, dst_factor_in=2, src_factor_out=10, src_factor_in=1)
+        insn = alu(
+            op, 0, 2, 2, 10, dst_factor_out=20, dst_factor_in=2, src_factor_out=10, src_factor_in=1
+        )
     else:
         insn = alu(op, 0, 2, 2, 10, dst_factor_out=20, dst_factor_in=2, use_imm=True, imm=imm)
     report = run_alu(bench, acc, [Uop(40, 0), Uop(41, 8)], [insn])
@@ -121,7 +125,9 @@ def test_iterations_read_results_of_earlier_iterations():
     bench = Bench()
     env = bench.env
     acc = rand_int32(np.random.default_rng(12), (N_ACC, env.BATCH, env.BLOCK_OUT), bound=10**6)
-    run_alu(bench, acc, [Uop(1, 0)], [alu(AluOp.ADD, 0, 1, 1, 63, dst_factor_in=1, src_factor_in=1)])
+    run_alu(
+        bench, acc, [Uop(1, 0)], [alu(AluOp.ADD, 0, 1, 1, 63, dst_factor_in=1, src_factor_in=1)]
+    )
     running = np.cumsum(acc[:64].astype(np.int64), axis=0)
     assert np.array_equal(bench.sim.srams.acc[:64], running.astype(np.int32))
 

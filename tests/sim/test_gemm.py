@@ -2,10 +2,12 @@
 destinations, int32 wrap-around, and the batched (product / rows) code paths."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sim_streams import Bench, finish, gemm, load, rand_int8, rand_int32
 
+from accel.env import using_env
 from accel.runtime.isa import MemType, Uop
 
 N_INP, N_WGT, N_ACC = 64, 32, 96
@@ -179,7 +181,16 @@ def test_conv_shaped_gemm_uses_one_product_and_matches_im2col():
     ]
     insns = [
         gemm(0, len(uops), oc, width, reset_reg=True, dst_factor_out=width, dst_factor_in=1),
-        gemm(0, len(uops), oc, width, dst_factor_out=width, dst_factor_in=1, src_factor_in=1, wgt_factor_out=ic * 9),
+        gemm(
+            0,
+            len(uops),
+            oc,
+            width,
+            dst_factor_out=width,
+            dst_factor_in=1,
+            src_factor_in=1,
+            wgt_factor_out=ic * 9,
+        ),
     ]
     bench.run([*loads, bench.uops(uops), *insns, finish()])
     cols = np.stack([inp[:, dy, dx : dx + width] for dy in range(3) for dx in range(3)], axis=1)
@@ -194,9 +205,18 @@ def test_irregular_gemm_uses_rows_and_matches_reference():
     bench = Bench()
     rng = np.random.default_rng(8)
     inp, wgt, acc, loads = setup(bench, rng)
-    uops = [Uop(int(rng.integers(0, 40)), int(rng.integers(0, 50)), int(rng.integers(0, 28))) for _ in range(40)]
+    uops = [
+        Uop(int(rng.integers(0, 40)), int(rng.integers(0, 50)), int(rng.integers(0, 28)))
+        for _ in range(40)
+    ]
     run_and_check(
-        bench, inp, wgt, acc, loads, uops, [gemm(0, 40, 2, 3, dst_factor_out=25, src_factor_in=4, wgt_factor_in=1)]
+        bench,
+        inp,
+        wgt,
+        acc,
+        loads,
+        uops,
+        [gemm(0, 40, 2, 3, dst_factor_out=25, src_factor_in=4, wgt_factor_in=1)],
     )
 
 
@@ -221,3 +241,39 @@ def test_weights_reloaded_between_identical_gemms_are_seen():
     expected = reference_gemm(reference_gemm(acc, inp, wgt, uops, insn), inp, wgt2, uops, insn)
     assert np.array_equal(bench.sim.srams.acc[:N_ACC], expected)
     assert env.BATCH == 1
+
+
+@pytest.mark.parametrize(
+    "overrides", [{"LOG_BATCH": 1}, {"LOG_BATCH": 2, "LOG_BLOCK": 3, "LOG_WGT_BUFF_SIZE": 15}]
+)
+def test_other_configurations(overrides):
+    """BATCH > 1 and a smaller block: the product and rows paths transpose batches right."""
+    with using_env(overrides) as env:
+        bench = Bench(env)
+        inp, wgt, acc, loads = setup(bench, np.random.default_rng(11))
+        uops = [Uop(d % 8, (d * 3) % 40, d % 5) for d in range(24)]
+        irregular = [
+            Uop(int(d), int(s), int(w))
+            for d, s, w in np.random.default_rng(12).integers(0, 20, (30, 3))
+        ]
+        run_and_check(
+            bench,
+            inp,
+            wgt,
+            acc,
+            loads,
+            uops + irregular,
+            [
+                gemm(
+                    0,
+                    24,
+                    3,
+                    4,
+                    dst_factor_out=8,
+                    dst_factor_in=16,
+                    src_factor_in=1,
+                    wgt_factor_out=5,
+                ),
+                gemm(24, 54, 2, 2, dst_factor_out=40, src_factor_in=7, wgt_factor_in=3),
+            ],
+        )

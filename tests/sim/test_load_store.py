@@ -1,7 +1,7 @@
 """LOAD (padding, strides, every memory type, ACC_8BIT sign extension) and STORE (narrowing)."""
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sim_streams import Bench, finish, load, rand_int8, rand_int32, store
 
@@ -28,6 +28,8 @@ def padded_reference(dram, y0, x0, y, x, pads):
 def test_load_with_padding_and_stride(y, x, extra_stride, pads, sram_base, mem_type, seed):
     bench = Bench()
     env = bench.env
+    footprint = (y + pads[0] + pads[1]) * (x + pads[2] + pads[3])
+    assume(sram_base + footprint <= env.WGT_BUFF_DEPTH)  # the smallest SRAM
     rng = np.random.default_rng(seed)
     stride = x + extra_stride
     rows = y + 2
@@ -56,7 +58,9 @@ def test_load_with_padding_and_stride(y, x, extra_stride, pads, sram_base, mem_t
     report = bench.run([insn, finish()])
 
     ref = padded_reference(dram, y0, x0, y, x, pads)
-    sram_name = {MemType.INP: "inp", MemType.WGT: "wgt", MemType.ACC: "acc", MemType.UOP: "uop"}[mem_type]
+    sram_name = {MemType.INP: "inp", MemType.WGT: "wgt", MemType.ACC: "acc", MemType.UOP: "uop"}[
+        mem_type
+    ]
     sram = getattr(bench.sim.srams, sram_name)
     count = ref.shape[0] * ref.shape[1]
     got = sram[sram_base : sram_base + count].reshape(ref.shape)
@@ -97,7 +101,9 @@ def test_acc_8bit_sign_extends_and_store_narrows_low_bits():
     assert np.array_equal(acc[6:16], wide)
     image = bench.get(out, MemType.OUT, (4, 16, env.BATCH, env.BLOCK_OUT), np.int8)
     expected = (np.concatenate([small.astype(np.int64), wide]) & 0xFF).astype(np.uint8)
-    assert np.array_equal(image[:, :4].reshape(16, env.BATCH, env.BLOCK_OUT).view(np.uint8), expected)
+    assert np.array_equal(
+        image[:, :4].reshape(16, env.BATCH, env.BLOCK_OUT).view(np.uint8), expected
+    )
     assert not image[:, 4:].any()  # the stride gap is untouched
     assert report.stats["acc_load_nbytes"] == 6 * 16 + 10 * 64
     assert report.stats["out_store_nbytes"] == 16 * 16

@@ -32,7 +32,9 @@ def test_gemm_input_and_weight_and_alu_indices_are_checked():
     with pytest.raises(SimulatorError, match="wgt SRAM index 1024 is past the end"):
         bench.run([bench.uops([Uop(0, 0, 1023)]), gemm(0, 1, 2, 1, wgt_factor_out=1), finish()])
     with pytest.raises(SimulatorError, match=r"instruction 1 \(ALU\): acc SRAM index 2050"):
-        bench.run([bench.uops([Uop(0, 2047)]), alu(AluOp.ADD, 0, 1, 1, 4, src_factor_in=1), finish()])
+        bench.run(
+            [bench.uops([Uop(0, 2047)]), alu(AluOp.ADD, 0, 1, 1, 4, src_factor_in=1), finish()]
+        )
 
 
 def test_load_past_the_end_of_an_sram_is_refused_before_running():

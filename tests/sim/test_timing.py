@@ -25,7 +25,16 @@ def tiled_stream(bench, pipelined: bool):
         buf = t % 2 if pipelined else 0
         first = t >= (2 if pipelined else 1)
         stream += [
-            load(MemType.INP, buf * TILE, data + t * TILE, 1, TILE, TILE, pop_next_dep=first, push_next_dep=True),
+            load(
+                MemType.INP,
+                buf * TILE,
+                data + t * TILE,
+                1,
+                TILE,
+                TILE,
+                pop_next_dep=first,
+                push_next_dep=True,
+            ),
             gemm(
                 buf,
                 buf + 1,
@@ -49,7 +58,9 @@ def tiled_stream(bench, pipelined: bool):
             ),
         ]
         if not pipelined:  # compute waits for the store, then lets the next load start
-            stream.append(load(MemType.ACC, 0, 0, 0, 0, 0, pop_next_dep=True, push_prev_dep=t + 1 < TILES))
+            stream.append(
+                load(MemType.ACC, 0, 0, 0, 0, 0, pop_next_dep=True, push_prev_dep=t + 1 < TILES)
+            )
     stream.append(finish())
     assert env.INP_BUFF_DEPTH >= 2 * TILE
     return stream
@@ -68,7 +79,10 @@ def test_overlap_beats_serialisation_and_figures_add_up():
     for report in reports.values():
         timing = report.timing
         for module in ("load", "compute", "store"):
-            assert timing.busy[module] + timing.stall[module] + timing.idle[module] == timing.total_cycles
+            assert (
+                timing.busy[module] + timing.stall[module] + timing.idle[module]
+                == timing.total_cycles
+            )
             assert timing.idle[module] >= 0
             spans = sum(e.end - e.start for e in report.trace.events if e.module.label == module)
             assert spans == timing.busy[module]
