@@ -3,7 +3,7 @@
 The pipeline runs ``te -> schedule -> lower -> runtime -> sim``; see ``docs/layout.md``.
 """
 
-from accel import lower, nd, te  # noqa: E402 - `accel.lower(...)` is the callable package
+from accel import lower, nd, sim, te  # noqa: E402 - `accel.lower(...)` is the callable package
 from accel.build import Module, build
 from accel.env import Environment, get_env, using_env
 from accel.errors import (
@@ -40,6 +40,7 @@ __all__ = [
     "ext_dev",
     "lower",
     "nd",
+    "sim",
     "te",
     "AllocationError",
     "ArgumentError",

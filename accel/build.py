@@ -39,18 +39,26 @@ class Module:
     def _check(self, arrays) -> list[np.ndarray]:
         if len(arrays) != len(self.params):
             names = ", ".join(b.name for b in self.params)
-            raise ArgumentError(f"{self.name} takes {len(self.params)} arrays ({names}), got {len(arrays)}")
+            raise ArgumentError(
+                f"{self.name} takes {len(self.params)} arrays ({names}), got {len(arrays)}"
+            )
         flat = []
         for buf, arr in zip(self.params, arrays):
             data = arr._data if isinstance(arr, NDArray) else arr
             if not isinstance(data, np.ndarray):
-                raise ArgumentError(f"{self.name}: argument {buf.name} must be an array, got {type(arr).__name__}")
+                raise ArgumentError(
+                    f"{self.name}: argument {buf.name} must be an array, got {type(arr).__name__}"
+                )
             if tuple(data.shape) != tuple(buf.shape):
                 raise ArgumentError(
-                    f"{self.name}: argument {buf.name} has shape {tuple(data.shape)}, expected {tuple(buf.shape)}"
+                    f"{self.name}: argument {buf.name} has shape "
+                    f"{tuple(data.shape)}, expected {tuple(buf.shape)}"
                 )
             if data.dtype.name != buf.dtype:
-                raise ArgumentError(f"{self.name}: argument {buf.name} has dtype {data.dtype.name}, expected {buf.dtype}")
+                raise ArgumentError(
+                    f"{self.name}: argument {buf.name} has dtype "
+                    f"{data.dtype.name}, expected {buf.dtype}"
+                )
             if not data.flags.c_contiguous:
                 raise ArgumentError(f"{self.name}: argument {buf.name} must be C-contiguous")
             flat.append(data.reshape(-1))

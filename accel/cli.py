@@ -10,7 +10,8 @@ from accel.errors import AccelError
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="accel", description="Tensor-expression compiler and simulator for a VTA-style accelerator."
+        prog="accel",
+        description="Tensor-expression compiler and simulator for a VTA-style accelerator.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     env_cmd = sub.add_parser("env", help="print the active hardware configuration")
@@ -22,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(schedule, [tensors]).",
     )
     lower_cmd.add_argument("target", metavar="FILE:FUNC", help="e.g. my_schedules.py:vadd")
-    lower_cmd.add_argument("--dump-after", metavar="PASS", help="stop after this pass (see `accel passes`)")
+    lower_cmd.add_argument(
+        "--dump-after", metavar="PASS", help="stop after this pass (see `accel passes`)"
+    )
     lower_cmd.add_argument("--simple", action="store_true", help="print the body only")
     lower_cmd.set_defaults(func=_cmd_lower)
     passes_cmd = sub.add_parser("passes", help="list the lowering passes in order")
@@ -39,7 +42,9 @@ def _cmd_env(args: argparse.Namespace) -> int:
     env = get_env()
     print(f"configuration: {env.name}  (from {config_path()})")
     print(f"GEMM core: BATCH={env.BATCH} BLOCK_IN={env.BLOCK_IN} BLOCK_OUT={env.BLOCK_OUT}")
-    print(f"dtypes: inp={env.inp_dtype} wgt={env.wgt_dtype} acc={env.acc_dtype} out={env.out_dtype}")
+    print(
+        f"dtypes: inp={env.inp_dtype} wgt={env.wgt_dtype} acc={env.acc_dtype} out={env.out_dtype}"
+    )
     for buf in ("UOP", "INP", "WGT", "ACC"):
         size = getattr(env, f"{buf}_BUFF_SIZE")
         depth = getattr(env, f"{buf}_BUFF_DEPTH")

@@ -279,7 +279,9 @@ def _validate(cfg: dict[str, Any], source: str) -> dict[str, Any]:
         _check_int(cfg, key, low, high, source)
     for key, default in TIMING_DEFAULTS.items():
         cfg.setdefault(key, default)
-        _check_int(cfg, key, 0 if key.endswith("DEPTH") or "OVERHEAD" in key else 1, 1 << 20, source)
+        _check_int(
+            cfg, key, 0 if key.endswith("DEPTH") or "OVERHEAD" in key else 1, 1 << 20, source
+        )
     env = Environment(cfg)
     for buf in ("INP", "WGT", "ACC"):
         if getattr(env, f"{buf}_BUFF_DEPTH") < 1:
@@ -305,7 +307,7 @@ _FILE_CACHE: dict[tuple[str, float], Environment] = {}
 
 
 def config_path() -> Path:
-    """The configuration file ``get_env`` reads: $ACCEL_CONFIG, ./vta_config.json, or the default."""
+    """The file ``get_env`` reads: $ACCEL_CONFIG, ./vta_config.json, or the packaged default."""
     override = os.environ.get("ACCEL_CONFIG")
     if override:
         return Path(override)

@@ -59,7 +59,9 @@ class NDArray:
         """Overwrite the contents with ``source`` (same shape; converted to this dtype)."""
         src = source.numpy() if isinstance(source, NDArray) else np.asarray(source)
         if src.shape != self.shape:
-            raise ArgumentError(f"copyfrom: shape {src.shape} does not match the array's {self.shape}")
+            raise ArgumentError(
+                f"copyfrom: shape {src.shape} does not match the array's {self.shape}"
+            )
         self._data[...] = src.astype(self._data.dtype, copy=False)
         return self
 

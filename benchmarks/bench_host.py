@@ -51,15 +51,22 @@ def conv2d():
     padded = te.compute(
         (n, c, h + 2, w + 2),
         lambda b, ci, y, x: te.if_then_else(
-            te.all(y >= pad, y < h + pad, x >= pad, x < w + pad), data[b, ci, y - pad, x - pad], te.const(0, "int8")
+            te.all(y >= pad, y < h + pad, x >= pad, x < w + pad),
+            data[b, ci, y - pad, x - pad],
+            te.const(0, "int8"),
         ),
         "data_pad",
     )
-    rc, ry, rx = te.reduce_axis((0, c), "rc"), te.reduce_axis((0, k), "ry"), te.reduce_axis((0, k), "rx")
+    rc, ry, rx = (
+        te.reduce_axis((0, c), "rc"),
+        te.reduce_axis((0, k), "ry"),
+        te.reduce_axis((0, k), "rx"),
+    )
     out = te.compute(
         (n, o, h, w),
         lambda b, oc, y, x: te.sum(
-            padded[b, rc, y + ry, x + rx].astype("int32") * kernel[oc, rc, ry, rx].astype("int32"), axis=[rc, ry, rx]
+            padded[b, rc, y + ry, x + rx].astype("int32") * kernel[oc, rc, ry, rx].astype("int32"),
+            axis=[rc, ry, rx],
         ),
         "conv",
     )
@@ -87,7 +94,11 @@ def lower_tiled_matmul() -> float:
         A = te.placeholder((1024, 1024), "int8", "A")
         B = te.placeholder((1024, 1024), "int8", "B")
         r = te.reduce_axis((0, 1024), "r")
-        C = te.compute((1024, 1024), lambda i, j: te.sum(A[i, r].astype("int32") * B[j, r].astype("int32"), axis=r), "C")
+        C = te.compute(
+            (1024, 1024),
+            lambda i, j: te.sum(A[i, r].astype("int32") * B[j, r].astype("int32"), axis=r),
+            "C",
+        )
         s = te.create_schedule(C.op)
         AA = s.cache_read(A, "local", [C])
         io, jo, ii, ji = s[C].tile(*C.op.axis, 16, 16)
@@ -103,7 +114,10 @@ def main() -> None:
     print(f"{'case':58s} {'accel':>10s} {'numpy':>10s} {'ratio':>7s}")
     for name, ours, ref in (elementwise(), conv2d()):
         print(f"{name:58s} {ours * 1e3:8.2f}ms {ref * 1e3:8.2f}ms {ours / ref:6.2f}x")
-    print(f"{'lower + print tiled 1024x1024 matmul (cache_read, compute_at)':58s} {lower_tiled_matmul() * 1e3:8.2f}ms")
+    print(
+        f"{'lower + print tiled 1024x1024 matmul (cache_read, compute_at)':58s} "
+        f"{lower_tiled_matmul() * 1e3:8.2f}ms"
+    )
 
 
 if __name__ == "__main__":

@@ -10,13 +10,37 @@ from accel.errors import ConfigError
 def test_default_environment_matches_the_classic_design():
     env = accel.get_env()
     assert (env.BATCH, env.BLOCK_IN, env.BLOCK_OUT) == (1, 16, 16)
-    assert (env.inp_dtype, env.wgt_dtype, env.acc_dtype, env.out_dtype) == ("int8", "int8", "int32", "int8")
-    assert (env.INP_ELEM_BYTES, env.WGT_ELEM_BYTES, env.ACC_ELEM_BYTES, env.OUT_ELEM_BYTES) == (16, 256, 64, 16)
-    assert (env.UOP_BUFF_DEPTH, env.INP_BUFF_DEPTH, env.WGT_BUFF_DEPTH, env.ACC_BUFF_DEPTH) == (8192, 2048, 1024, 2048)
+    assert (env.inp_dtype, env.wgt_dtype, env.acc_dtype, env.out_dtype) == (
+        "int8",
+        "int8",
+        "int32",
+        "int8",
+    )
+    assert (env.INP_ELEM_BYTES, env.WGT_ELEM_BYTES, env.ACC_ELEM_BYTES, env.OUT_ELEM_BYTES) == (
+        16,
+        256,
+        64,
+        16,
+    )
+    assert (env.UOP_BUFF_DEPTH, env.INP_BUFF_DEPTH, env.WGT_BUFF_DEPTH, env.ACC_BUFF_DEPTH) == (
+        8192,
+        2048,
+        1024,
+        2048,
+    )
     assert env.OUT_BUFF_DEPTH == 2048
-    assert (env.LOG_UOP_BUFF_DEPTH, env.LOG_INP_BUFF_DEPTH, env.LOG_WGT_BUFF_DEPTH, env.LOG_ACC_BUFF_DEPTH) == (13, 11, 10, 11)
+    assert (
+        env.LOG_UOP_BUFF_DEPTH,
+        env.LOG_INP_BUFF_DEPTH,
+        env.LOG_WGT_BUFF_DEPTH,
+        env.LOG_ACC_BUFF_DEPTH,
+    ) == (13, 11, 10, 11)
     assert env.name == "sim_1x16_i8w8a32_15_15_18_17"
-    assert (env.inp_scope, env.wgt_scope, env.acc_scope) == ("local.inp_buffer", "local.wgt_buffer", "local.acc_buffer")
+    assert (env.inp_scope, env.wgt_scope, env.acc_scope) == (
+        "local.inp_buffer",
+        "local.wgt_buffer",
+        "local.acc_buffer",
+    )
     assert (env.dma_copy, env.alu) == ("dma_copy", "alu")
     assert env.CLOCK_MHZ == 100
 

@@ -147,8 +147,12 @@ def _sub_bounds(e: BinOp, a, b, ranges: Ranges) -> tuple[float, float]:
     lo, hi = a[0] - b[1], a[1] - b[0]
     x, y = e.a, e.b
     if (
-        isinstance(x, BinOp) and isinstance(y, BinOp) and x.op == y.op == "floordiv"
-        and isinstance(x.b, Const) and x.b == y.b and x.b.value > 0
+        isinstance(x, BinOp)
+        and isinstance(y, BinOp)
+        and x.op == y.op == "floordiv"
+        and isinstance(x.b, Const)
+        and x.b == y.b
+        and x.b.value > 0
     ):
         # x//c - y//c lies within [ceil((d_lo - c + 1) / c), floor((d_hi + c - 1) / c)] for
         # d = x - y: tighter than bounding the two quotients independently.
@@ -236,8 +240,12 @@ def _fold(op: str, a, b, dtype: str):
     if dt.is_float(dtype):
         a, b = float(a), float(b)
         value = {
-            "add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
-            "div": lambda: a / b, "min": lambda: min(a, b), "max": lambda: max(a, b),
+            "add": lambda: a + b,
+            "sub": lambda: a - b,
+            "mul": lambda: a * b,
+            "div": lambda: a / b,
+            "min": lambda: min(a, b),
+            "max": lambda: max(a, b),
         }[op]()
         return _cast_value(value, dtype)
     a, b = int(a), int(b)
@@ -247,9 +255,16 @@ def _fold(op: str, a, b, dtype: str):
         value = a >> b if b >= 0 else a << -b
     else:
         value = {
-            "add": a + b, "sub": a - b, "mul": a * b, "min": min(a, b), "max": max(a, b),
-            "bitand": a & b, "bitor": a | b, "bitxor": a ^ b,
-            "floordiv": a // b if b else 0, "floormod": a % b if b else 0,
+            "add": a + b,
+            "sub": a - b,
+            "mul": a * b,
+            "min": min(a, b),
+            "max": max(a, b),
+            "bitand": a & b,
+            "bitor": a | b,
+            "bitxor": a ^ b,
+            "floordiv": a // b if b else 0,
+            "floormod": a % b if b else 0,
         }[op]
     return _cast_value(value, dtype)
 
@@ -285,7 +300,14 @@ def _simplify_binop(e: BinOp, ranges: Ranges) -> Expr | None:
                 return a if op == "min" else b
             if dlo >= 0:
                 return b if op == "min" else a
-    elif op in ("add", "sub") and isinstance(b, Const) and b.value == 0 or op == "mul" and isinstance(b, Const) and b.value == 1:
+    elif (
+        op in ("add", "sub")
+        and isinstance(b, Const)
+        and b.value == 0
+        or op == "mul"
+        and isinstance(b, Const)
+        and b.value == 1
+    ):
         return a
     if op in ("shl", "shr") and isinstance(b, Const) and b.value == 0:
         return a
@@ -317,8 +339,12 @@ def _simplify_divmod(e: BinOp, c: int, ranges: Ranges) -> Expr | None:
 
 
 _CMP = {
-    "lt": lambda x, y: x < y, "le": lambda x, y: x <= y, "gt": lambda x, y: x > y,
-    "ge": lambda x, y: x >= y, "eq": lambda x, y: x == y, "ne": lambda x, y: x != y,
+    "lt": lambda x, y: x < y,
+    "le": lambda x, y: x <= y,
+    "gt": lambda x, y: x > y,
+    "ge": lambda x, y: x >= y,
+    "eq": lambda x, y: x == y,
+    "ne": lambda x, y: x != y,
 }
 
 
@@ -381,5 +407,11 @@ def with_ranges(ranges: Ranges, var: Var, extent: int, minimum: int = 0) -> dict
 
 
 __all__ = [
-    "Affine", "affine", "const_bounds", "from_affine", "prove", "simplify", "with_ranges",
+    "Affine",
+    "affine",
+    "const_bounds",
+    "from_affine",
+    "prove",
+    "simplify",
+    "with_ranges",
 ]

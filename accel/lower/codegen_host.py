@@ -28,8 +28,17 @@ from accel.te.visit import free_vars, walk
 VECTOR_BUDGET = 1 << 22  # iterations evaluated in one array step (bounds temporary memory)
 
 _PY_BINOPS = {
-    "add": "+", "sub": "-", "mul": "*", "floordiv": "//", "floormod": "%", "div": "/",
-    "shl": "<<", "shr": ">>", "bitand": "&", "bitor": "|", "bitxor": "^",
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "floordiv": "//",
+    "floormod": "%",
+    "div": "/",
+    "shl": "<<",
+    "shr": ">>",
+    "bitand": "&",
+    "bitor": "|",
+    "bitxor": "^",
 }
 _PY_CMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 _REDUCE_UFUNC = {"add": "np.add", "min": "np.minimum", "max": "np.maximum"}
@@ -105,7 +114,9 @@ class HostCodegen:
                 self.emit(depth, "else:")
                 self.stmt(s.else_case, depth + 1, ranges)
         elif isinstance(s, ir.LetStmt):
-            self.emit(depth, f"{self.name_of(s.var, s.var.name)} = {self.expr(s.value, scalar=True)}")
+            self.emit(
+                depth, f"{self.name_of(s.var, s.var.name)} = {self.expr(s.value, scalar=True)}"
+            )
             self.stmt(s.body, depth, ranges)
         elif isinstance(s, ir.AttrStmt):
             self.stmt(s.body, depth, ranges)
@@ -124,7 +135,9 @@ class HostCodegen:
         var = self.name_of(s.var, s.var.name)
         lo = self.expr(s.min, scalar=True)
         hi = self.expr(simplify(s.min + s.extent), scalar=True)
-        self.emit(depth, f"for {var} in range({lo}, {hi}):" if lo != "0" else f"for {var} in range({hi}):")
+        self.emit(
+            depth, f"for {var} in range({lo}, {hi}):" if lo != "0" else f"for {var} in range({hi}):"
+        )
         self.stmt(s.body, depth + 1, inner)
 
     # -- vectorized nests --------------------------------------------------------------------
@@ -162,12 +175,15 @@ class HostCodegen:
                 f_base, f_coefs = split_affine(factor.index, nest_vars)
                 dims = [m for m in range(k) if f_coefs[m] != 0]
                 view = (
-                    f"rt.load({self.name_of(factor.buffer, factor.buffer.name)}, {self.expr(f_base, scalar=True)}, "
+                    f"rt.load({self.name_of(factor.buffer, factor.buffer.name)}, "
+                    f"{self.expr(f_base, scalar=True)}, "
                     f"{tuple(f_coefs[m] for m in dims)}, {tuple(shape[m] for m in dims)})"
                 )
                 operands.append((f"rt.cast({view}, {bdt!r})", "".join(_LETTERS[m] for m in dims)))
             out_dims = [m for m in range(k) if coefs[m] != 0]
-            subscripts = ",".join(sub for _, sub in operands) + "->" + "".join(_LETTERS[m] for m in out_dims)
+            subscripts = (
+                ",".join(sub for _, sub in operands) + "->" + "".join(_LETTERS[m] for m in out_dims)
+            )
             args = ", ".join(code for code, _ in operands)
             view_shape = tuple(shape[m] if coefs[m] != 0 else 1 for m in range(k))
             self.emit(depth, f"{value} = np.einsum({subscripts!r}, {args}, optimize=True)")
@@ -188,7 +204,10 @@ class HostCodegen:
                 full = f"np.where({mask}, {full}, {self.const_name(ident, bdt)})"
             ufunc = _REDUCE_UFUNC[op]
             reduced = f"{ufunc}.reduce({full}, axis={axes}, keepdims=True, dtype=np.{bdt})"
-            self.emit(depth, f"rt.reduce_into({ufunc}, {buf}, {base_code}, {coefs}, {view_shape}, {reduced})")
+            self.emit(
+                depth,
+                f"rt.reduce_into({ufunc}, {buf}, {base_code}, {coefs}, {view_shape}, {reduced})",
+            )
         # Only the loop variables the code mentions need their broadcast ranges.
         body = "\n".join(self.lines[start:])
         ranges_code = [
@@ -228,7 +247,11 @@ class HostCodegen:
             return f"({self.expr(e.a, scalar)} {_PY_CMP[e.op]} {self.expr(e.b, scalar)})"
         if isinstance(e, Logic):
             if e.op == "not":
-                return f"(not {self.expr(e.a, scalar)})" if scalar else f"np.logical_not({self.expr(e.a, scalar)})"
+                return (
+                    f"(not {self.expr(e.a, scalar)})"
+                    if scalar
+                    else f"np.logical_not({self.expr(e.a, scalar)})"
+                )
             if scalar:
                 return f"({self.expr(e.a, scalar)} {e.op} {self.expr(e.b, scalar)})"
             fn = "np.logical_and" if e.op == "and" else "np.logical_or"
@@ -241,7 +264,9 @@ class HostCodegen:
         if isinstance(e, Cast):
             return f"rt.cast({self.expr(e.value, scalar)}, {e.dtype!r})"
         if isinstance(e, Call):
-            raise BuildError(f"the host program calls {e.name}, which only an accelerator build provides")
+            raise BuildError(
+                f"the host program calls {e.name}, which only an accelerator build provides"
+            )
         raise BuildError(f"host code generation does not handle the expression {e}")
 
     def load(self, e: ir.Load, scalar: bool) -> str:
@@ -300,7 +325,11 @@ def vector_nest(s: ir.For, ranges: dict):
     node: ir.Stmt = s
     while True:
         if isinstance(node, ir.For):
-            if not (isinstance(node.min, Const) and node.min.value == 0 and isinstance(node.extent, Const)):
+            if not (
+                isinstance(node.min, Const)
+                and node.min.value == 0
+                and isinstance(node.extent, Const)
+            ):
                 return None
             loops.append(node)
             node = node.body
@@ -349,7 +378,12 @@ def _contraction(reduction, store: ir.Store, loops: list[ir.For]):
     """The two loads of a sum of products ``C[...] += x[...] * y[...]``, each possibly widened,
     when numpy can do it as one tensor contraction; else None."""
     op, value = reduction
-    if op != "add" or not isinstance(value, BinOp) or value.op != "mul" or len(loops) > len(_LETTERS):
+    if (
+        op != "add"
+        or not isinstance(value, BinOp)
+        or value.op != "mul"
+        or len(loops) > len(_LETTERS)
+    ):
         return None
     factors = []
     for f in (value.a, value.b):
@@ -380,7 +414,11 @@ def _reduction(store: ir.Store):
     v = store.value
     if isinstance(v, BinOp) and v.op in _REDUCE_UFUNC:
         for acc, other in ((v.a, v.b), (v.b, v.a)):
-            if isinstance(acc, ir.Load) and acc.buffer is store.buffer and simplify(acc.index) == simplify(store.index):
+            if (
+                isinstance(acc, ir.Load)
+                and acc.buffer is store.buffer
+                and simplify(acc.index) == simplify(store.index)
+            ):
                 return v.op, other
     return None
 

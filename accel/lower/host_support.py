@@ -31,7 +31,9 @@ def _span(base: int, coefs: tuple[int, ...], shape: tuple[int, ...]) -> tuple[in
     return lo, hi
 
 
-def strided(buf: np.ndarray, base: int, coefs: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+def strided(
+    buf: np.ndarray, base: int, coefs: tuple[int, ...], shape: tuple[int, ...]
+) -> np.ndarray:
     """Elements ``buf[base + sum(coefs[m] * i_m)]`` as an array of ``shape``, without copying.
 
     Only safe when every element lies inside ``buf``; :func:`load` checks that first.
@@ -66,7 +68,9 @@ def _index(base: int, coefs: tuple[int, ...], shape: tuple[int, ...]) -> np.ndar
     return np.broadcast_to(index, shape)
 
 
-def store(buf: np.ndarray, base: int, coefs: tuple[int, ...], shape: tuple[int, ...], value, mask=None) -> None:
+def store(
+    buf: np.ndarray, base: int, coefs: tuple[int, ...], shape: tuple[int, ...], value, mask=None
+) -> None:
     """Write ``value`` to an affine, injective pattern of ``buf`` where ``mask`` holds.
 
     A pattern that reaches outside ``buf`` is allowed only where the mask is false (the guards of
@@ -74,7 +78,12 @@ def store(buf: np.ndarray, base: int, coefs: tuple[int, ...], shape: tuple[int, 
     """
     lo, hi = _span(base, coefs, shape)
     if lo >= 0 and hi < buf.size:
-        np.copyto(strided(buf, base, coefs, shape), value, casting="unsafe", where=True if mask is None else mask)
+        np.copyto(
+            strided(buf, base, coefs, shape),
+            value,
+            casting="unsafe",
+            where=True if mask is None else mask,
+        )
         return
     index = _index(base, coefs, shape)
     keep = np.broadcast_to(True if mask is None else mask, shape)
@@ -83,7 +92,14 @@ def store(buf: np.ndarray, base: int, coefs: tuple[int, ...], shape: tuple[int, 
     buf[index[keep]] = np.broadcast_to(value, shape)[keep]
 
 
-def reduce_into(ufunc: np.ufunc, buf: np.ndarray, base: int, coefs: tuple[int, ...], shape: tuple[int, ...], value) -> None:
+def reduce_into(
+    ufunc: np.ufunc,
+    buf: np.ndarray,
+    base: int,
+    coefs: tuple[int, ...],
+    shape: tuple[int, ...],
+    value,
+) -> None:
     """``buf[pattern] = ufunc(buf[pattern], value)`` for an injective pattern; positions outside
     ``buf`` must hold the reduction's identity (they are guarded out) and are skipped."""
     lo, hi = _span(base, coefs, shape)

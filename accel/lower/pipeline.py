@@ -67,7 +67,9 @@ def lower(
         if not isinstance(a, Tensor):
             raise LoweringError(f"lower: arguments must be tensors, got {a!r}")
     if dump_after is not None and dump_after not in pass_names():
-        raise LoweringError(f"lower: unknown pass {dump_after!r}; passes are {', '.join(pass_names())}")
+        raise LoweringError(
+            f"lower: unknown pass {dump_after!r}; passes are {', '.join(pass_names())}"
+        )
     body, lowering = schedule_to_stmt(sch, args)
     params = [lowering.arg_buffers[id(a)] for a in args]
     if dump_after != "schedule_ops":

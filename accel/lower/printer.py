@@ -17,7 +17,19 @@ from accel.te.expr import (
     Var,
 )
 
-_INFIX = {"add", "sub", "mul", "floordiv", "floormod", "div", "shl", "shr", "bitand", "bitor", "bitxor"}
+_INFIX = {
+    "add",
+    "sub",
+    "mul",
+    "floordiv",
+    "floormod",
+    "div",
+    "shl",
+    "shr",
+    "bitand",
+    "bitor",
+    "bitxor",
+}
 
 
 def expr_str(e: Expr) -> str:

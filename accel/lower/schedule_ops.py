@@ -56,7 +56,9 @@ class ScheduleLowering:
             if stage.attach_type != INLINE and stage not in self.buffers:
                 sb = self.bounds[stage]
                 scope = ir.LOCAL if stage.scope == "local" else stage.scope
-                self.buffers[stage] = ir.Buffer(stage.name, sb.region_extent, stage.op.outputs[0].dtype, scope)
+                self.buffers[stage] = ir.Buffer(
+                    stage.name, sb.region_extent, stage.op.outputs[0].dtype, scope
+                )
         self.attached: dict[tuple[Stage, IterVar], list[Stage]] = {}
         for stage in sch.stages:
             if stage.attach_type == "scope":
@@ -115,7 +117,11 @@ class ScheduleLowering:
         out_index = tuple(sb.value[iv] for iv in stage.op.axis)
         out_buf, out_flat = self.access(stage.op.outputs[0], out_index)
         tpos = next(
-            (p for p, iv in enumerate(leaves) if stage.iter_var_attrs.get(iv) and stage.iter_var_attrs[iv].tensor_intrin),
+            (
+                p
+                for p, iv in enumerate(leaves)
+                if stage.iter_var_attrs.get(iv) and stage.iter_var_attrs[iv].tensor_intrin
+            ),
             None,
         )
         end = len(leaves) if tpos is None else tpos
@@ -151,9 +157,14 @@ class ScheduleLowering:
             stage, init_positions, self._guard(sb, init, init_leaves, stage), attach=False
         )
         update_nest = self._loops(
-            stage, list(range(first_reduce, end)), self._guard(sb, update, leaves[:end], stage), attach=True
+            stage,
+            list(range(first_reduce, end)),
+            self._guard(sb, update, leaves[:end], stage),
+            attach=True,
         )
-        return self._loops(stage, list(range(first_reduce)), ir.seq(init_nest, update_nest), attach=True)
+        return self._loops(
+            stage, list(range(first_reduce)), ir.seq(init_nest, update_nest), attach=True
+        )
 
     def _guard(self, sb: StageBounds, stmt: ir.Stmt, live: list[IterVar], stage: Stage) -> ir.Stmt:
         """Wrap ``stmt`` in the guards whose variables are all loops of ``live``."""

@@ -38,10 +38,14 @@ def emit_tensorized(
     inner_vars = {iv.var for iv in inner}
     for guard in sb.guards:
         if free_vars(guard) & inner_vars:
-            raise TensorizeError(f"{where}: a split inside the tensorized loops does not divide its axis evenly")
+            raise TensorizeError(
+                f"{where}: a split inside the tensorized loops does not divide its axis evenly"
+            )
     for (s, iv), kids in lw.attached.items():
         if s is stage and iv in inner:
-            raise TensorizeError(f"{where}: stage {kids[0].name} is computed inside the tensorized loops")
+            raise TensorizeError(
+                f"{where}: stage {kids[0].name} is computed inside the tensorized loops"
+            )
 
     root_of = _match_axes(stage, sb, inner, intrin, where)
     var_map = {iiv.var: leaf.var for iiv, leaf in root_of}
@@ -54,10 +58,14 @@ def emit_tensorized(
     for placeholder in intrin.inputs:
         read = operands.get(placeholder)
         if read is None:
-            raise TensorizeError(f"{where}: the stage does not read an operand for {placeholder.name}")
+            raise TensorizeError(
+                f"{where}: the stage does not read an operand for {placeholder.name}"
+            )
         ins.append(_region(lw, read.tensor, read.indices, placeholder.shape, inner_vars, where))
     out_index = tuple(sb.value[iv] for iv in stage.op.axis)
-    outs = [_region(lw, stage.op.outputs[0], out_index, intrin.op.outputs[0].shape, inner_vars, where)]
+    outs = [
+        _region(lw, stage.op.outputs[0], out_index, intrin.op.outputs[0].shape, inner_vars, where)
+    ]
 
     result = intrin.fcompute(ins, outs)
     is_reduce = isinstance(intrin.op.body, Reduce)
@@ -70,7 +78,10 @@ def emit_tensorized(
     body, reset, update = result
     if first_reduce is not None and first_reduce < tpos:
         if reset is None or update is None:
-            raise TensorizeError(f"{where}: the reduction starts outside the tensorized loops, so the intrinsic needs reset and update")
+            raise TensorizeError(
+                f"{where}: the reduction starts outside the tensorized "
+                "loops, so the intrinsic needs reset and update"
+            )
         return reset, update, None
     if body is None:
         body = ir.seq(reset, update)
@@ -88,7 +99,9 @@ def _match_axes(stage, sb, inner: list[IterVar], intrin: TensorIntrin, where: st
         mine = [a for a in form.terms if isinstance(a, Var) and a in leaf_vars]
         for atom in form.terms:
             if not isinstance(atom, Var) and free_vars(atom) & leaf_vars.keys():
-                raise TensorizeError(f"{where}: axis {root.name} is fused inside the tensorized loops")
+                raise TensorizeError(
+                    f"{where}: axis {root.name} is fused inside the tensorized loops"
+                )
         if len(mine) > 1 or any(form.coef(v) != 1 for v in mine):
             raise TensorizeError(f"{where}: axis {root.name} is split inside the tensorized loops")
         if mine:
@@ -106,13 +119,15 @@ def _match_axes(stage, sb, inner: list[IterVar], intrin: TensorIntrin, where: st
         if len(stage_axes) != len(intrin_axes):
             raise TensorizeError(
                 f"{where}: the tensorized loops cover {len(stage_axes)} {kind} axes "
-                f"({', '.join(leaf.name for _, leaf in stage_axes) or 'none'}) but the intrinsic has "
+                f"({', '.join(leaf.name for _, leaf in stage_axes) or 'none'}) "
+                "but the intrinsic has "
                 f"{len(intrin_axes)}"
             )
         for (_root, leaf), iiv in zip(stage_axes, intrin_axes):
             if sb.extent[leaf] != iiv.extent:
                 raise TensorizeError(
-                    f"{where}: loop {leaf.name} has extent {sb.extent[leaf]} but the intrinsic's axis "
+                    f"{where}: loop {leaf.name} has extent "
+                    f"{sb.extent[leaf]} but the intrinsic's axis "
                     f"{iiv.name} has extent {iiv.extent}"
                 )
             pairs.append((iiv, leaf))
@@ -125,7 +140,10 @@ def _match_expr(s: Expr, i: Expr, operands: dict, inner_vars: set, where: str) -
             _mismatch(s, i, where)
         previous = operands.setdefault(i.tensor, s)
         if previous.tensor is not s.tensor:
-            raise TensorizeError(f"{where}: operand {i.tensor.name} is matched by both {previous.tensor.name} and {s.tensor.name}")
+            raise TensorizeError(
+                f"{where}: operand {i.tensor.name} is matched by "
+                f"both {previous.tensor.name} and {s.tensor.name}"
+            )
         _match_indices(s, i, inner_vars, where)
         return
     if type(s) is not type(i):
@@ -158,21 +176,25 @@ def _match_expr(s: Expr, i: Expr, operands: dict, inner_vars: set, where: str) -
 def _match_indices(s: TensorRead, i: TensorRead, inner_vars: set, where: str) -> None:
     lead = len(s.indices) - len(i.indices)
     if lead < 0:
-        raise TensorizeError(f"{where}: {s.tensor.name} has fewer dimensions than operand {i.tensor.name}")
+        raise TensorizeError(
+            f"{where}: {s.tensor.name} has fewer dimensions than operand {i.tensor.name}"
+        )
     for d, index in enumerate(s.indices):
         form = affine(simplify(index))
         tensorized = {a: c for a, c in form.terms.items() if isinstance(a, Var) and a in inner_vars}
         if d < lead:
             if tensorized:
                 raise TensorizeError(
-                    f"{where}: dimension {d} of {s.tensor.name} depends on the tensorized loops but "
+                    f"{where}: dimension {d} of {s.tensor.name} "
+                    "depends on the tensorized loops but "
                     f"operand {i.tensor.name} has no such dimension"
                 )
             continue
         expected = affine(simplify(i.indices[d - lead]))
         if not expected.terms.keys() <= inner_vars or tensorized != expected.terms:
             raise TensorizeError(
-                f"{where}: {s.tensor.name} is read at {s.indices[d]} in dimension {d}, which does not "
+                f"{where}: {s.tensor.name} is read at "
+                f"{s.indices[d]} in dimension {d}, which does not "
                 f"match the intrinsic's {i.tensor.name} index {i.indices[d - lead]}"
             )
 
@@ -182,23 +204,34 @@ def _region(lw, tensor: Tensor, indices, shape, inner_vars: set, where: str) -> 
     base = []
     for index in indices:
         form = affine(simplify(index))
-        fixed = {a: c for a, c in form.terms.items() if not (isinstance(a, Var) and a in inner_vars)}
+        fixed = {
+            a: c for a, c in form.terms.items() if not (isinstance(a, Var) and a in inner_vars)
+        }
         for atom in fixed:
             if free_vars(atom) & inner_vars:
-                raise TensorizeError(f"{where}: the index {index} of {tensor.name} is not affine in the tensorized loops")
+                raise TensorizeError(
+                    f"{where}: the index {index} of {tensor.name} "
+                    "is not affine in the tensorized loops"
+                )
         base.append(from_affine(type(form)(fixed, form.const)))
     buf, offset = lw.access(tensor, tuple(base))
     full = buf.shape
     if len(shape) > len(full):
-        raise TensorizeError(f"{where}: {tensor.name} has fewer dimensions than the intrinsic operand")
+        raise TensorizeError(
+            f"{where}: {tensor.name} has fewer dimensions than the intrinsic operand"
+        )
     strides = []
     stride = 1
     for extent in reversed(full):
         strides.append(stride)
         stride *= extent
     strides.reverse()
-    return BufferRegion(buf, simplify(offset), tuple(shape), tuple(strides[len(full) - len(shape):]))
+    return BufferRegion(
+        buf, simplify(offset), tuple(shape), tuple(strides[len(full) - len(shape) :])
+    )
 
 
 def _mismatch(s: Expr, i: Expr, where: str) -> None:
-    raise TensorizeError(f"{where}: the body does not match the intrinsic: expected {i} but found {s}")
+    raise TensorizeError(
+        f"{where}: the body does not match the intrinsic: expected {i} but found {s}"
+    )

@@ -14,7 +14,9 @@ from accel.te.expr import Var
 from accel.te.visit import walk
 
 
-def verify(stmt: ir.Stmt, params: list[ir.Buffer], scopes: tuple[str, ...], where: str = "") -> None:
+def verify(
+    stmt: ir.Stmt, params: list[ir.Buffer], scopes: tuple[str, ...], where: str = ""
+) -> None:
     """Raise ``LoweringError`` naming the first broken invariant."""
     _check(stmt, {}, set(params), scopes, where or "program")
 
@@ -33,7 +35,9 @@ def _check(s: ir.Stmt, ranges: dict, buffers: set, scopes: tuple[str, ...], wher
         ranges = {**ranges, s.var: const_bounds(s.value, ranges)}
     elif isinstance(s, ir.Allocate):
         if s.buffer.scope not in (ir.GLOBAL, ir.LOCAL, *scopes):
-            raise LoweringError(f"{where}: buffer {s.buffer.name} has unknown scope {s.buffer.scope!r}")
+            raise LoweringError(
+                f"{where}: buffer {s.buffer.name} has unknown scope {s.buffer.scope!r}"
+            )
         buffers = buffers | {s.buffer}
     for child in ir.child_stmts(s):
         _check(child, ranges, buffers, scopes, where)
@@ -52,4 +56,6 @@ def _check_access(buf: ir.Buffer, index, ranges: dict, buffers: set, where: str)
         raise LoweringError(f"{where}: buffer {buf.name} is accessed outside its allocation")
     lo, hi = const_bounds(index, ranges)
     if lo == hi and not 0 <= lo < buf.size:
-        raise LoweringError(f"{where}: index {int(lo)} is outside buffer {buf.name} of {buf.size} elements")
+        raise LoweringError(
+            f"{where}: index {int(lo)} is outside buffer {buf.name} of {buf.size} elements"
+        )

@@ -108,7 +108,8 @@ def _attached_region(sch: Schedule, stage: Stage, sb: StageBounds, bounds: Bound
         if other is not consumer:
             raise LoweringError(
                 f"stage {stage.name} is computed at {consumer.name} but {other.name} reads it too; "
-                f"compute {stage.name} at the root, or give {other.name} its own copy with cache_read"
+                f"compute {stage.name} at the root, or give "
+                f"{other.name} its own copy with cache_read"
             )
     cb = bounds.stages[consumer]
     leaves = consumer.leaf_iter_vars

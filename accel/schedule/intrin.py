@@ -31,7 +31,8 @@ class BufferRegion:
         """The flat index in ``buffer`` of the operand element at ``indices``."""
         if len(indices) != len(self.shape):
             raise ScheduleError(
-                f"operand on {self.buffer.name} has {len(self.shape)} dimensions, got {len(indices)} indices"
+                f"operand on {self.buffer.name} has {len(self.shape)} "
+                f"dimensions, got {len(indices)} indices"
             )
         flat = self.elem_offset
         for i, stride in zip(indices, self.strides):
@@ -69,7 +70,9 @@ class TensorIntrin:
         return f"TensorIntrin({self.name})"
 
 
-def decl_tensor_intrin(op: ComputeOp | Tensor, fcompute: IntrinCompute, name: str = "intrin") -> TensorIntrin:
+def decl_tensor_intrin(
+    op: ComputeOp | Tensor, fcompute: IntrinCompute, name: str = "intrin"
+) -> TensorIntrin:
     """Declare a tensor intrinsic computing ``op`` (a compute over placeholders)."""
     if isinstance(op, Tensor):
         op = op.op

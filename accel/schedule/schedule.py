@@ -31,7 +31,9 @@ class Schedule:
         stage = self._stage_of.get(op)
         if stage is None:
             if isinstance(op, PlaceholderOp):
-                raise ScheduleError(f"{op.name} is a placeholder (an input): it has no stage to schedule")
+                raise ScheduleError(
+                    f"{op.name} is a placeholder (an input): it has no stage to schedule"
+                )
             raise ScheduleError(f"{getattr(op, 'name', op)!r} is not part of this schedule")
         return stage
 
@@ -54,7 +56,9 @@ class Schedule:
         return False
 
     # -- caches ------------------------------------------------------------------------------
-    def cache_read(self, tensor: Tensor, scope: str, readers: Iterable[Tensor | Operation]) -> Tensor:
+    def cache_read(
+        self, tensor: Tensor, scope: str, readers: Iterable[Tensor | Operation]
+    ) -> Tensor:
         """A copy of ``tensor`` in ``scope`` that ``readers`` read instead of ``tensor``."""
         readers = list(readers) if isinstance(readers, (list, tuple)) else [readers]
         if not readers:
@@ -62,7 +66,9 @@ class Schedule:
         reader_stages = [self[r] for r in readers]
         for stage in reader_stages:
             if not any(t is tensor for t in stage.op.input_tensors):
-                raise ScheduleError(f"cache_read of {tensor.name}: stage {stage.name} does not read it")
+                raise ScheduleError(
+                    f"cache_read of {tensor.name}: stage {stage.name} does not read it"
+                )
         name = f"{tensor.name}.{scope}"
         axis = tuple(
             IterVar(Range.from_extent(n), Var(f"ax{d}")) for d, n in enumerate(tensor.shape)
@@ -92,7 +98,9 @@ class Schedule:
         self._insert_before(cache_stage, self.stages.index(stage))
         cache_stage.set_scope(scope)
         axis = tuple(IterVar(iv.dom, Var(iv.name)) for iv in op.axis)
-        copy_op = ComputeOp(op.name, axis, (), TensorRead(cache, tuple(iv.var for iv in axis)), op.tag)
+        copy_op = ComputeOp(
+            op.name, axis, (), TensorRead(cache, tuple(iv.var for iv in axis)), op.tag
+        )
         copy_op.outputs.append(tensor)
         stage.op = copy_op
         stage.all_iter_vars = list(axis)
@@ -145,7 +153,9 @@ def create_schedule(ops: Operation | Tensor | Iterable[Operation | Tensor]) -> S
     for op in ops:
         op = op.op if isinstance(op, Tensor) else op
         if not isinstance(op, ComputeOp):
-            raise ScheduleError(f"create_schedule: {getattr(op, 'name', op)!r} is not a compute operation")
+            raise ScheduleError(
+                f"create_schedule: {getattr(op, 'name', op)!r} is not a compute operation"
+            )
         outputs.append(op)
     return Schedule(outputs)
 

@@ -107,7 +107,10 @@ class Stage:
         iterations). A factor that does not divide the extent adds a guard."""
         self._leaf(parent, "split")
         if (factor is None) == (nparts is None):
-            raise ScheduleError(f"split of {parent.name} in stage {self.name}: give exactly one of factor= and nparts=")
+            raise ScheduleError(
+                f"split of {parent.name} in stage {self.name}: "
+                "give exactly one of factor= and nparts="
+            )
         value = factor if factor is not None else nparts
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             what = "factor" if factor is not None else "nparts"
@@ -116,7 +119,9 @@ class Stage:
                 f"got {value!r}"
             )
         if parent.kind == THREAD:
-            raise ScheduleError(f"split of {parent.name} in stage {self.name}: cannot split a thread axis")
+            raise ScheduleError(
+                f"split of {parent.name} in stage {self.name}: cannot split a thread axis"
+            )
         outer = self._new_axis(f"{parent.name}.outer", parent.kind)
         inner = self._new_axis(f"{parent.name}.inner", parent.kind)
         self.relations.append(Split(parent, outer, inner, factor, nparts))
@@ -185,9 +190,13 @@ class Stage:
     def compute_at(self, parent: Stage, axis: IterVar) -> None:
         """Compute this stage inside loop ``axis`` of ``parent``, only the region it needs there."""
         if not isinstance(parent, Stage):
-            raise ScheduleError(f"compute_at of stage {self.name}: the target must be a stage, got {parent!r}")
+            raise ScheduleError(
+                f"compute_at of stage {self.name}: the target must be a stage, got {parent!r}"
+            )
         if parent is self:
-            raise ScheduleError(f"compute_at of stage {self.name}: cannot compute a stage at itself")
+            raise ScheduleError(
+                f"compute_at of stage {self.name}: cannot compute a stage at itself"
+            )
         parent._leaf(axis, f"compute_at of {self.name} into")
         if not self.schedule.reads(parent, self):
             raise ScheduleError(
@@ -201,7 +210,9 @@ class Stage:
     def compute_inline(self) -> None:
         """Substitute this stage's expression into its consumers instead of storing it."""
         if self.op.reduce_axis:
-            raise ScheduleError(f"compute_inline of stage {self.name}: a reduction cannot be inlined")
+            raise ScheduleError(
+                f"compute_inline of stage {self.name}: a reduction cannot be inlined"
+            )
         if self.is_output:
             raise ScheduleError(f"compute_inline of stage {self.name}: an output cannot be inlined")
         self.attach_type = INLINE
@@ -223,7 +234,9 @@ class Stage:
                 f"{', '.join(known)}"
             )
         if self.is_output and scope != "global":
-            raise ScheduleError(f"set_scope of stage {self.name}: an output must stay in global memory")
+            raise ScheduleError(
+                f"set_scope of stage {self.name}: an output must stay in global memory"
+            )
         self.scope = scope
 
     # -- annotations -------------------------------------------------------------------------
@@ -231,7 +244,9 @@ class Stage:
         """Annotate loop ``axis`` with a pragma (``dma_copy``, ``alu``, ...)."""
         self._leaf(axis, "pragma")
         if not isinstance(key, str) or not key:
-            raise ScheduleError(f"pragma on {axis.name} in stage {self.name}: the key must be a non-empty string")
+            raise ScheduleError(
+                f"pragma on {axis.name} in stage {self.name}: the key must be a non-empty string"
+            )
         self._attr(axis).pragmas.append((key, value))
 
     def unroll(self, axis: IterVar) -> None:
@@ -256,7 +271,8 @@ class Stage:
         self._leaf(axis, "bind")
         if not isinstance(thread, IterVar) or thread.kind != THREAD:
             raise ScheduleError(
-                f"bind of {axis.name} in stage {self.name}: expected te.thread_axis(...), got {thread!r}"
+                f"bind of {axis.name} in stage {self.name}: "
+                f"expected te.thread_axis(...), got {thread!r}"
             )
         if thread.thread_tag != "cthread":
             raise ScheduleError(
@@ -264,7 +280,9 @@ class Stage:
                 f"on this target, not {thread.thread_tag!r}"
             )
         if axis.kind == REDUCE:
-            raise ScheduleError(f"bind of {axis.name} in stage {self.name}: cannot bind a reduction axis to threads")
+            raise ScheduleError(
+                f"bind of {axis.name} in stage {self.name}: cannot bind a reduction axis to threads"
+            )
         self._set_kind(axis, "vthread", "bind")
         self._attr(axis).bound_thread = thread
 
@@ -278,7 +296,8 @@ class Stage:
         self._leaf(axis, "tensorize")
         if not isinstance(intrin, TensorIntrin):
             raise ScheduleError(
-                f"tensorize of {axis.name} in stage {self.name}: expected a tensor intrinsic, got {intrin!r}"
+                f"tensorize of {axis.name} in stage {self.name}: "
+                f"expected a tensor intrinsic, got {intrin!r}"
             )
         self._attr(axis).tensor_intrin = intrin
 
@@ -290,7 +309,9 @@ class Stage:
     @property
     def has_transforms(self) -> bool:
         """True once any loop transformation or annotation was applied."""
-        return bool(self.relations or self.iter_var_attrs) or self.leaf_iter_vars != self.all_iter_vars
+        return (
+            bool(self.relations or self.iter_var_attrs) or self.leaf_iter_vars != self.all_iter_vars
+        )
 
 
 __all__ = ["DATA_PAR", "INLINE", "ROOT", "SCOPE", "Fuse", "IterVarAttr", "Split", "Stage"]

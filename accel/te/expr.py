@@ -284,9 +284,7 @@ def binary(op: str, a: Any, b: Any) -> Expr:
     """Build ``a <op> b`` with dtype checks and promotion."""
     a, b = _coerce(a, b)
     if op in INT_ONLY_OPS and not (dt.is_int(a.dtype) and dt.is_int(b.dtype)):
-        raise ExprError(
-            f"{BINARY_OPS[op]!r} needs integer operands, got {a.dtype} and {b.dtype}"
-        )
+        raise ExprError(f"{BINARY_OPS[op]!r} needs integer operands, got {a.dtype} and {b.dtype}")
     if op == "div" and not dt.is_float(a.dtype):
         raise ExprError(f"'/' is only for floats; use '//' for {a.dtype} floor division")
     if op in ("shl", "shr"):

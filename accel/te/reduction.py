@@ -30,9 +30,8 @@ def _reducer(combiner: str) -> Callable[..., Expr]:
         return Reduce(combiner, source, axes, cond, source.dtype)
 
     reduce.__name__ = combiner
-    reduce.__doc__ = (
-        f"``te.{combiner}(expr, axis=k)`` reduces over reduction axes"
-        + ("." if combiner == "sum" else f"; ``te.{combiner}(a, b)`` is the elementwise {combiner}.")
+    reduce.__doc__ = f"``te.{combiner}(expr, axis=k)`` reduces over reduction axes" + (
+        "." if combiner == "sum" else f"; ``te.{combiner}(a, b)`` is the elementwise {combiner}."
     )
     return reduce
 
@@ -40,7 +39,11 @@ def _reducer(combiner: str) -> Callable[..., Expr]:
 def _is_axis_list(axis: Any) -> bool:
     if isinstance(axis, IterVar):
         return True
-    return isinstance(axis, (list, tuple)) and len(axis) > 0 and all(isinstance(a, IterVar) for a in axis)
+    return (
+        isinstance(axis, (list, tuple))
+        and len(axis) > 0
+        and all(isinstance(a, IterVar) for a in axis)
+    )
 
 
 sum = _reducer("sum")

@@ -148,7 +148,9 @@ class Tensor:
         exprs = tuple(as_expr(i, dt.INDEX_DTYPE) for i in indices)
         for axis, e in enumerate(exprs):
             if not dt.is_int(e.dtype):
-                raise ExprError(f"index {axis} of tensor {self.name} must be an integer, got {e.dtype}")
+                raise ExprError(
+                    f"index {axis} of tensor {self.name} must be an integer, got {e.dtype}"
+                )
         return TensorRead(self, exprs)
 
     def __getitem__(self, indices: Any) -> TensorRead:
@@ -255,7 +257,9 @@ def _shape(shape: Any, what: str) -> tuple[int, ...]:
     return tuple(result)
 
 
-def placeholder(shape: Sequence[int] | int, dtype: str = "float32", name: str = "placeholder") -> Tensor:
+def placeholder(
+    shape: Sequence[int] | int, dtype: str = "float32", name: str = "placeholder"
+) -> Tensor:
     """An input tensor of the given shape and dtype."""
     shape = _shape(shape, f"placeholder {name}")
     op = PlaceholderOp(name, shape, dt.check_dtype(dtype))
@@ -338,5 +342,9 @@ def thread_axis(dom: Any = None, tag: str = "", name: str = "") -> IterVar:
         dom, tag = None, dom
     if not tag:
         raise ExprError("thread_axis needs a tag such as 'cthread'")
-    rng = None if dom is None else (Range.from_bounds(*dom) if isinstance(dom, tuple) else Range.from_extent(dom))
+    rng = (
+        None
+        if dom is None
+        else (Range.from_bounds(*dom) if isinstance(dom, tuple) else Range.from_extent(dom))
+    )
     return IterVar(rng, Var(name or tag), THREAD, tag)

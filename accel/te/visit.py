@@ -19,9 +19,15 @@ def _child_fields(node: Expr) -> tuple[str, ...]:
     cls = type(node)
     names = _CHILD_FIELDS.get(cls)
     if names is None:
-        names = tuple(
-            f.name for f in dataclasses.fields(cls) if f.name not in ("dtype", "tensor", "buffer")
-        ) if dataclasses.is_dataclass(cls) else ()
+        names = (
+            tuple(
+                f.name
+                for f in dataclasses.fields(cls)
+                if f.name not in ("dtype", "tensor", "buffer")
+            )
+            if dataclasses.is_dataclass(cls)
+            else ()
+        )
         _CHILD_FIELDS[cls] = names
     return names
 

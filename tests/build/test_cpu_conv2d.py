@@ -28,7 +28,8 @@ def conv2d(n, c, h, w, o, kh, kw, stride, pad):
     out = te.compute(
         (n, o, oh, ow),
         lambda b, oc, y, x: te.sum(
-            padded[b, rc, y * stride + ry, x * stride + rx].astype("int32") * kernel[oc, rc, ry, rx].astype("int32"),
+            padded[b, rc, y * stride + ry, x * stride + rx].astype("int32")
+            * kernel[oc, rc, ry, rx].astype("int32"),
             axis=[rc, ry, rx],
         ),
         "conv",
@@ -92,8 +93,13 @@ def test_conv2d(shape, schedule):
 
 @settings(max_examples=15, deadline=None)
 @given(
-    c=st.integers(1, 6), h=st.integers(3, 10), o=st.integers(1, 6), k=st.sampled_from([1, 3]),
-    stride=st.sampled_from([1, 2]), pad=st.integers(0, 1), seed=st.integers(0, 100),
+    c=st.integers(1, 6),
+    h=st.integers(3, 10),
+    o=st.integers(1, 6),
+    k=st.sampled_from([1, 3]),
+    stride=st.sampled_from([1, 2]),
+    pad=st.integers(0, 1),
+    seed=st.integers(0, 100),
 )
 def test_random_convolutions_tiled(c, h, o, k, stride, pad, seed):
     check((1, c, h, h + 1, o, k, k, stride, pad), tiled, seed)

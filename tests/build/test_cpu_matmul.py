@@ -13,7 +13,9 @@ def declare(m, n, k):
     A = te.placeholder((m, k), "int8", "A")
     B = te.placeholder((n, k), "int8", "B")
     r = te.reduce_axis((0, k), "r")
-    C = te.compute((m, n), lambda i, j: te.sum(A[i, r].astype("int32") * B[j, r].astype("int32"), axis=r), "C")
+    C = te.compute(
+        (m, n), lambda i, j: te.sum(A[i, r].astype("int32") * B[j, r].astype("int32"), axis=r), "C"
+    )
     return A, B, C, r
 
 
@@ -82,8 +84,14 @@ def sched_unroll_vectorize(s, A, B, C, r):
 @pytest.mark.parametrize(
     "schedule",
     [
-        sched_default, sched_split_reorder, sched_tile, sched_fuse, sched_nparts,
-        sched_cache_read_compute_at, sched_cache_write, sched_unroll_vectorize,
+        sched_default,
+        sched_split_reorder,
+        sched_tile,
+        sched_fuse,
+        sched_nparts,
+        sched_cache_read_compute_at,
+        sched_cache_write,
+        sched_unroll_vectorize,
     ],
 )
 @pytest.mark.parametrize("shape", [(16, 16, 32), (13, 10, 21)])
@@ -97,9 +105,14 @@ def test_matmul_schedules(schedule, shape):
 
 @settings(max_examples=25, deadline=None)
 @given(
-    m=st.integers(1, 12), n=st.integers(1, 12), k=st.integers(1, 24),
-    fi=st.integers(1, 8), fj=st.integers(1, 8), fk=st.integers(1, 8),
-    cache=st.booleans(), seed=st.integers(0, 1000),
+    m=st.integers(1, 12),
+    n=st.integers(1, 12),
+    k=st.integers(1, 24),
+    fi=st.integers(1, 8),
+    fj=st.integers(1, 8),
+    fk=st.integers(1, 8),
+    cache=st.booleans(),
+    seed=st.integers(0, 1000),
 )
 def test_random_shapes_and_split_factors(m, n, k, fi, fj, fk, cache, seed):
     A, B, C, r = declare(m, n, k)

@@ -5,7 +5,8 @@ from accel.cli import main
 
 def test_accel_lower_prints_the_program(tmp_path, capsys):
     script = tmp_path / "sched.py"
-    script.write_text(textwrap.dedent('''
+    script.write_text(
+        textwrap.dedent("""
         from accel import te
 
         def vadd():
@@ -13,7 +14,8 @@ def test_accel_lower_prints_the_program(tmp_path, capsys):
             B = te.placeholder((4, 16), "int32", "B")
             C = te.compute((4, 16), lambda i, j: A[i, j] + B[i, j], "C")
             return te.create_schedule(C.op), [A, B, C]
-    '''))
+    """)
+    )
     assert main(["lower", f"{script}:vadd", "--simple"]) == 0
     out = capsys.readouterr().out
     assert "C[((i*16) + j)] = (A[((i*16) + j)] + B[((i*16) + j)])" in out
@@ -30,7 +32,10 @@ def test_accel_passes_and_env(capsys):
 
 def test_unknown_pass_is_an_error(tmp_path, capsys):
     script = tmp_path / "s.py"
-    script.write_text("from accel import te\ndef f():\n    A = te.placeholder((2,), 'int32', 'A')\n"
-                      "    B = te.compute((2,), lambda i: A[i], 'B')\n    return te.create_schedule(B.op), [A, B]\n")
+    script.write_text(
+        "from accel import te\ndef f():\n    A = te.placeholder((2,), 'int32', 'A')\n"
+        "    B = te.compute((2,), lambda i: A[i], 'B')\n "
+        "   return te.create_schedule(B.op), [A, B]\n"
+    )
     assert main(["lower", f"{script}:f", "--dump-after", "nope"]) == 1
     assert "unknown pass 'nope'" in capsys.readouterr().err

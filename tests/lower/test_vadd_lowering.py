@@ -40,7 +40,9 @@ def test_full_mode_prints_the_signature():
     A, B, C = vadd()
     s = te.create_schedule(C.op)
     text = str(accel.lower(s, [A, B, C], name="vadd"))
-    assert text.startswith("primfn vadd(A: int32[1, 64, 1, 16], B: int32[1, 64, 1, 16], C: int8[1, 64, 1, 16]) {")
+    assert text.startswith(
+        "primfn vadd(A: int32[1, 64, 1, 16], B: int32[1, 64, 1, 16], C: int8[1, 64, 1, 16]) {"
+    )
 
 
 def test_scopes_are_printed():

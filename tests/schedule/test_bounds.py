@@ -89,7 +89,9 @@ def test_region_through_a_fused_axis_is_tight_and_guarded():
     s[P].compute_at(s[C], fo)
     sb = infer_bounds(s)[s[P]]
     # 7 consecutive elements of a 10-wide row touch at most 2 rows (enumerated below).
-    rows = max(len({(fo_ * 7 + k) // 10 for k in range(7) if fo_ * 7 + k < 120}) for fo_ in range(18))
+    rows = max(
+        len({(fo_ * 7 + k) // 10 for k in range(7) if fo_ * 7 + k < 120}) for fo_ in range(18)
+    )
     assert sb.region_extent == (rows, 10)
     assert sb.guards  # the last tile's region reaches past row 11
     a = np.arange(120, dtype=np.int32).reshape(12, 10)

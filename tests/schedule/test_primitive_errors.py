@@ -11,7 +11,9 @@ def matmul(m=8, n=8, k=16):
     A = te.placeholder((m, k), "int8", "A")
     B = te.placeholder((n, k), "int8", "B")
     r = te.reduce_axis((0, k), "r")
-    C = te.compute((m, n), lambda i, j: te.sum(A[i, r].astype("int32") * B[j, r].astype("int32"), axis=r), "C")
+    C = te.compute(
+        (m, n), lambda i, j: te.sum(A[i, r].astype("int32") * B[j, r].astype("int32"), axis=r), "C"
+    )
     return A, B, C, r
 
 
@@ -43,7 +45,9 @@ def test_splitting_a_fused_axis_input():
 def test_split_by_a_bad_factor(factor):
     A, B, C, r = matmul()
     s = te.create_schedule(C.op)
-    with pytest.raises(ScheduleError, match="split of i in stage C: factor must be a positive integer"):
+    with pytest.raises(
+        ScheduleError, match="split of i in stage C: factor must be a positive integer"
+    ):
         s[C].split(C.op.axis[0], factor=factor)
 
 
@@ -142,9 +146,13 @@ def gemv_intrin(n, k, body="mul"):
     b = te.placeholder((n, k), "int8", "b")
     rr = te.reduce_axis((0, k), "rr")
     if body == "mul":
-        c = te.compute((n,), lambda i: te.sum(a[rr].astype("int32") * b[i, rr].astype("int32"), axis=rr), "c")
+        c = te.compute(
+            (n,), lambda i: te.sum(a[rr].astype("int32") * b[i, rr].astype("int32"), axis=rr), "c"
+        )
     else:
-        c = te.compute((n,), lambda i: te.sum(a[rr].astype("int32") + b[i, rr].astype("int32"), axis=rr), "c")
+        c = te.compute(
+            (n,), lambda i: te.sum(a[rr].astype("int32") + b[i, rr].astype("int32"), axis=rr), "c"
+        )
 
     def fcompute(ins, outs):
         A_, B_ = ins
@@ -152,7 +160,15 @@ def gemv_intrin(n, k, body="mul"):
         i, q = te.var("ii"), te.var("q")
         reset = ir.loop(i, n, C_.vstore([i], 0))
         update = ir.loop(
-            i, n, ir.loop(q, k, C_.vstore([i], C_.vload(i) + A_.vload(q).astype("int32") * B_.vload(i, q).astype("int32")))
+            i,
+            n,
+            ir.loop(
+                q,
+                k,
+                C_.vstore(
+                    [i], C_.vload(i) + A_.vload(q).astype("int32") * B_.vload(i, q).astype("int32")
+                ),
+            ),
         )
         return None, reset, update
 
@@ -172,13 +188,18 @@ def tensorized(intrin, reorder=True):
 
 def test_tensorize_body_mismatch():
     s, args = tensorized(gemv_intrin(8, 8, body="add"))
-    with pytest.raises(TensorizeError, match=r"tensorize of stage C at axis j.inner with gemv: the body does not match"):
+    with pytest.raises(
+        TensorizeError,
+        match=r"tensorize of stage C at axis j.inner with gemv: the body does not match",
+    ):
         accel.lower(s, args)
 
 
 def test_tensorize_extent_mismatch():
     s, args = tensorized(gemv_intrin(8, 4))
-    with pytest.raises(TensorizeError, match="loop r.inner has extent 8 but the intrinsic's axis rr has extent 4"):
+    with pytest.raises(
+        TensorizeError, match="loop r.inner has extent 8 but the intrinsic's axis rr has extent 4"
+    ):
         accel.lower(s, args)
 
 

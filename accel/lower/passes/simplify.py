@@ -76,5 +76,3 @@ def _visit(s: ir.Stmt, ranges: dict) -> ir.Stmt | None:
 
 def _substitute_stmt(s: ir.Stmt, mapping: dict) -> ir.Stmt:
     return ir.rewrite_stmt(s, fexpr=lambda e: mapping.get(e) if isinstance(e, Var) else None)
-
-
