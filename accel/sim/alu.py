@@ -18,10 +18,8 @@ import numpy as np
 
 from accel.env import Environment
 from accel.runtime.isa import AluInsn, AluOp, uop_columns
-from accel.sim.loops import as_slice, check_bound, expand
+from accel.sim.loops import PlanCache, as_slice, check_bound, expand
 from accel.sim.state import Srams
-
-_PLAN_CACHE_SIZE = 4096
 
 
 def _shr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -74,7 +72,7 @@ class AluUnit:
     def __init__(self, env: Environment, srams: Srams):
         self.env = env
         self.srams = srams
-        self.plans: dict[tuple, AluPlan] = {}
+        self.plans = PlanCache()
 
     def execute(self, insn: AluInsn) -> None:
         """Run one ALU instruction; raises SimulatorError for an SRAM index past the end."""
@@ -111,12 +109,7 @@ class AluUnit:
             insn.src_factor_in,
             words.tobytes(),
         )
-        plan = self.plans.get(key)
-        if plan is None:
-            if len(self.plans) >= _PLAN_CACHE_SIZE:
-                self.plans.clear()
-            plan = self.plans[key] = self._build(insn, words)
-        return plan
+        return self.plans.get(key, lambda: self._build(insn, words))
 
     def _build(self, insn: AluInsn, words: np.ndarray) -> AluPlan:
         depth = self.env.ACC_BUFF_DEPTH

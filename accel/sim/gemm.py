@@ -24,7 +24,7 @@ import numpy as np
 
 from accel.env import Environment
 from accel.runtime.isa import GemmInsn, uop_columns
-from accel.sim.loops import as_slice, check_bound, expand
+from accel.sim.loops import PlanCache, as_slice, check_bound, expand
 from accel.sim.state import Srams
 
 # Below this many products a plan skips the pattern search: rows mode is as fast there.
@@ -33,7 +33,6 @@ _SMALL = 64
 _PRODUCT_WASTE = 8
 # Rows mode gathers one weight matrix per row; bound the elements gathered at once.
 _ROWS_CHUNK_ELEMS = 1 << 22
-_PLAN_CACHE_SIZE = 4096
 
 
 class GemmPlan:
@@ -84,7 +83,7 @@ class GemmUnit:
     def __init__(self, env: Environment, srams: Srams):
         self.env = env
         self.srams = srams
-        self.plans: dict[tuple, GemmPlan] = {}
+        self.plans = PlanCache()
         bound = (1 << (env.INP_WIDTH - 1)) * (1 << (env.WGT_WIDTH - 1))
         self._product_bound = bound * env.BLOCK_IN  # |sum| bound per reduction element
 
@@ -117,12 +116,7 @@ class GemmUnit:
             insn.wgt_factor_in,
             words.tobytes(),
         )
-        plan = self.plans.get(key)
-        if plan is None:
-            if len(self.plans) >= _PLAN_CACHE_SIZE:
-                self.plans.clear()
-            plan = self.plans[key] = self._build(insn, words)
-        return plan
+        return self.plans.get(key, lambda: self._build(insn, words))
 
     def _build(self, insn: GemmInsn, words: np.ndarray) -> GemmPlan:
         env = self.env

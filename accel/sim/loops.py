@@ -6,6 +6,27 @@ import numpy as np
 
 from accel.errors import SimulatorError
 
+PLAN_CACHE_SIZE = 4096  # distinct instruction shapes remembered before the cache starts over
+
+
+class PlanCache:
+    """Index plans of GEMM / ALU instructions, keyed by everything that shapes them.
+
+    Compiled programs repeat the same few instruction shapes many times, so the index arrays
+    are built once per shape and reused.
+    """
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple, object] = {}
+
+    def get(self, key: tuple, build):
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= PLAN_CACHE_SIZE:
+                self._plans.clear()
+            plan = self._plans[key] = build()
+        return plan
+
 
 def expand(base: np.ndarray, iter_out: int, iter_in: int, f_out: int, f_in: int) -> np.ndarray:
     """Flat indices ``base[u] + i*f_out + j*f_in`` in execution order (i, then j, then u)."""
