@@ -274,7 +274,7 @@ class HostCodegen:
         if scalar or self.vec is None:
             return f"{buf}[{self.expr(e.index, scalar=True)}]"
         nest_vars, shape = self.vec
-        split = split_affine(e.index, nest_vars, strict=False)
+        split = split_affine(e.index, nest_vars)
         if split is None:
             return f"rt.gather({buf}, {self.expr(e.index, scalar=False)})"
         base, coefs = split
@@ -297,7 +297,7 @@ def _with_range(ranges: dict, s: ir.For) -> dict:
     return new
 
 
-def split_affine(index: Expr, nest_vars: dict, strict: bool = True):
+def split_affine(index: Expr, nest_vars: dict):
     """(base, coefs): ``index = base + sum(coefs[m] * v_m)`` with ``base`` free of nest variables.
 
     Returns None if ``index`` is not affine in the nest variables.

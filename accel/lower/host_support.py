@@ -42,30 +42,26 @@ def strided(
     return as_strided(buf[base:], shape, tuple(c * item for c in coefs))
 
 
-def load(buf: np.ndarray, base: int, coefs: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
-    """Read an affine pattern of ``buf``; positions outside it (only ever read under a guard
-    that discards them) are clamped to the nearest element."""
-    lo, hi = _span(base, coefs, shape)
-    if lo >= 0 and hi < buf.size:
-        return strided(buf, base, coefs, shape)
-    index = base
-    for m, c in enumerate(coefs):
-        if c:
-            index = index + c * axis_range(shape[m], m, len(shape))
-    return buf.take(np.clip(index, 0, buf.size - 1))
-
-
-def gather(buf: np.ndarray, index) -> np.ndarray:
-    """Read ``buf`` at an index array (clamped, as in :func:`load`)."""
-    return buf.take(np.clip(index, 0, buf.size - 1))
-
-
 def _index(base: int, coefs: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
     index = np.full((1,) * len(shape), base, dtype=np.int64)
     for m, c in enumerate(coefs):
         if c:
             index = index + c * axis_range(shape[m], m, len(shape))
     return np.broadcast_to(index, shape)
+
+
+def load(buf: np.ndarray, base: int, coefs: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """Read an affine pattern of ``buf``; positions outside it (only ever read under a guard
+    that discards them) are clamped to the nearest element."""
+    lo, hi = _span(base, coefs, shape)
+    if lo >= 0 and hi < buf.size:
+        return strided(buf, base, coefs, shape)
+    return gather(buf, _index(base, coefs, shape))
+
+
+def gather(buf: np.ndarray, index) -> np.ndarray:
+    """Read ``buf`` at an index array (clamped, as in :func:`load`)."""
+    return buf.take(np.clip(index, 0, buf.size - 1))
 
 
 def store(

@@ -48,7 +48,8 @@ def expr_str(e: Expr) -> str:
         return e.name
     if isinstance(e, BinOp):
         if e.op in _INFIX:
-            return f"({expr_str(e.a)} {BINARY_OPS[e.op]} {expr_str(e.b)})".replace(" * ", "*")
+            sep = "*" if e.op == "mul" else f" {BINARY_OPS[e.op]} "
+            return f"({expr_str(e.a)}{sep}{expr_str(e.b)})"
         return f"{e.op}({expr_str(e.a)}, {expr_str(e.b)})"
     if isinstance(e, Cmp):
         return f"({expr_str(e.a)} {COMPARE_OPS[e.op]} {expr_str(e.b)})"

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 ROOT, SCOPE, INLINE = "root", "scope", "inline"
 HOST_SCOPES = ("global", "local")
-LOOP_KINDS = ("serial", "unrolled", "vectorized", "vthread")
 
 
 @dataclass(frozen=True, eq=False)

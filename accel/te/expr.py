@@ -268,7 +268,7 @@ def as_expr(value: Any, like: str | None = None) -> Expr:
 
     if isinstance(value, IterVar):
         return value.var
-    if isinstance(value, (bool, int, float)) and not isinstance(value, bool) and like is not None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and like is not None:
         if isinstance(value, float) and dt.is_int(like):
             raise ExprError(
                 f"cannot combine the float constant {value} with an {like} expression; "
