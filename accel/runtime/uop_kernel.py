@@ -86,7 +86,7 @@ class UopKernel:
 
         ``deps`` may set the dependency flags (``pop_prev_dep=True``, ...).
         """
-        outer, inner = _levels(self.loops)
+        outer, inner = _levels(self.loops, self.mode)
         common = dict(
             reset_reg=self.reset,
             uop_bgn=uop_bgn,
@@ -106,12 +106,13 @@ class UopKernel:
         return AluInsn(alu_opcode=self.alu_opcode, use_imm=self.use_imm, imm=self.imm, **common)
 
 
-def _levels(loops: tuple[Loop, ...]) -> tuple[Loop, Loop]:
-    """(outer, inner) loop levels; a single loop is the inner one."""
+def _levels(loops: tuple[Loop, ...], mode: str) -> tuple[Loop, Loop]:
+    """(outer, inner) loop levels. A single loop is level 1 (outer) for GEMM and the inner level
+    for ALU, as the original runtime encodes them (ISA.md §5)."""
     if len(loops) == 2:
         return loops[0], loops[1]
     if len(loops) == 1:
-        return _NO_LOOP, loops[0]
+        return (loops[0], _NO_LOOP) if mode == "gemm" else (_NO_LOOP, loops[0])
     return _NO_LOOP, _NO_LOOP
 
 

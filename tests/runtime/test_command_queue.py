@@ -216,7 +216,7 @@ def test_gemm_with_load_compute_tokens_matches_numpy():
     # Each (kernel, acc base) is its own kernel: 2 per output block, one micro-op each.
     assert report.stats["uop_load_nbytes"] == 2 * o_t * 4
     reset = next(i for i in q.last_stream if insn_kind(i) == "GEMM" and i.reset_reg)
-    assert (reset.iter_out, reset.iter_in, reset.dst_factor_in) == (1, n_t, 1)
+    assert (reset.iter_out, reset.iter_in, reset.dst_factor_out) == (n_t, 1, 1)
     update = next(i for i in q.last_stream if insn_kind(i) == "GEMM" and not i.reset_reg)
     assert (update.iter_out, update.iter_in) == (n_t, k_t)
     assert (update.src_factor_out, update.src_factor_in, update.wgt_factor_in) == (k_t, 1, 1)
@@ -523,7 +523,8 @@ def test_loop_levels_map_onto_the_instruction():
     r.push(0, 0, 0, 0, 0)
     r.loop_end()
     one = r.finish().instruction(0)
-    assert (one.iter_out, one.iter_in, one.dst_factor_in, one.wgt_factor_in) == (1, 7, 1, 3)
+    # A GEMM's single loop is level 1, the outer one (ISA.md §5); an ALU's is the inner one.
+    assert (one.iter_out, one.iter_in, one.dst_factor_out, one.wgt_factor_out) == (7, 1, 1, 3)
     r = recorder("alu")
     r.loop_begin(2, 8, 9, 0)
     r.loop_begin(3, 1, 1, 0)
