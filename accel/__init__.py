@@ -4,7 +4,7 @@ The pipeline runs ``te -> schedule -> lower -> runtime -> sim``; see ``docs/layo
 """
 
 from accel import lower, nd, sim, te  # noqa: E402 - `accel.lower(...)` is the callable package
-from accel.build import Module, build
+from accel.build import Module, build, load_module
 from accel.env import Environment, get_env, using_env
 from accel.errors import (
     AccelError,
@@ -36,6 +36,7 @@ __all__ = [
     "Device",
     "Module",
     "build",
+    "load_module",
     "cpu",
     "ext_dev",
     "lower",

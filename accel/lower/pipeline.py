@@ -9,18 +9,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from accel.env import Environment, get_env
 from accel.errors import LoweringError
 from accel.lower import ir
+from accel.lower.passes.fold_uop_loops import fold_uop_loops
+from accel.lower.passes.inject_alu import inject_alu
+from accel.lower.passes.inject_deps import inject_deps
+from accel.lower.passes.inject_dma import inject_dma
 from accel.lower.passes.simplify import simplify_pass
+from accel.lower.passes.sram import allocate_sram, coproc_sync, lift_alloc
 from accel.lower.printer import function_str, stmt_str
 from accel.lower.schedule_ops import schedule_to_stmt
 from accel.schedule.schedule import Schedule
 from accel.te.tensor import Tensor
 
-Pass = Callable[[ir.Stmt], ir.Stmt]
+Pass = Callable[[ir.Stmt, Environment], ir.Stmt]
 
+# Each pass matches its own pattern and leaves everything else alone, so a program without
+# accelerator scopes or pragmas passes through the accelerator passes unchanged.
 PASSES: list[tuple[str, Pass]] = [
     ("simplify", simplify_pass),
+    ("inject_dma", inject_dma),
+    ("inject_alu", inject_alu),
+    ("fold_uop_loops", fold_uop_loops),
+    ("inject_deps", inject_deps),
+    ("lift_alloc", lift_alloc),
+    ("allocate_sram", allocate_sram),
+    ("coproc_sync", coproc_sync),
 ]
 
 
@@ -72,9 +87,10 @@ def lower(
         )
     body, lowering = schedule_to_stmt(sch, args)
     params = [lowering.arg_buffers[id(a)] for a in args]
+    env = get_env()
     if dump_after != "schedule_ops":
         for pass_name, fn in PASSES:
-            body = fn(body)
+            body = fn(body, env)
             if pass_name == dump_after:
                 break
     return LoweredFunc(name, params, body, args, simple_mode)

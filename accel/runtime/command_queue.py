@@ -339,6 +339,10 @@ class CommandQueue:
         self._commit_pops(Module.COMPUTE)  # FINISH must not carry pops
         self._append(FinishInsn())
 
+    def discard(self) -> None:
+        """Drop the stream being built (after a failure in the code that was building it)."""
+        self._reset()
+
     def _reset(self) -> None:
         self._stream = []
         self._last.clear()

@@ -14,7 +14,7 @@ from accel.lower.arith import simplify
 from accel.te.expr import Const, Expr, Logic, Var
 
 
-def simplify_pass(stmt: ir.Stmt) -> ir.Stmt:
+def simplify_pass(stmt: ir.Stmt, env=None) -> ir.Stmt:
     """The simplified program (an empty program becomes an empty sequence)."""
     result = _visit(stmt, {})
     return ir.Seq(()) if result is None else result
