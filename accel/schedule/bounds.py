@@ -103,28 +103,48 @@ def _root_region(stage: Stage, sb: StageBounds) -> None:
 
 
 def _attached_region(sch: Schedule, stage: Stage, sb: StageBounds, bounds: Bounds) -> None:
-    consumer = stage.attach_stage
-    for other in sch.consumers(stage):
-        if other is not consumer:
-            raise LoweringError(
-                f"stage {stage.name} is computed at {consumer.name} but {other.name} reads it too; "
-                f"compute {stage.name} at the root, or give "
-                f"{other.name} its own copy with cache_read"
-            )
-    cb = bounds.stages[consumer]
-    leaves = consumer.leaf_iter_vars
-    pos = leaves.index(stage.attach_ivar)
-    varying = {iv.var: (0, cb.extent[iv] - 1) for iv in leaves[pos + 1 :]}
+    """The region of ``stage`` one iteration of its attach loop needs: what its consumers read.
+
+    The consumer is the stage it is attached to (with that stage's loops inside the attach point
+    varying), or, when that stage only uses it through others, every direct consumer, each of
+    which must be attached at the same loop (all of its loops then vary).
+    """
+    target = stage.attach_stage
+    consumers = sch.consumers(stage)
+    if target in consumers:
+        for other in consumers:
+            if other is not target:
+                raise LoweringError(
+                    f"stage {stage.name} is computed at {target.name} but {other.name} reads it "
+                    f"too; compute {stage.name} at the root, or give "
+                    f"{other.name} its own copy with cache_read"
+                )
+        leaves = target.leaf_iter_vars
+        pos = leaves.index(stage.attach_ivar)
+        readers = [(target, leaves[pos + 1 :])]
+    else:
+        for other in consumers:
+            if (other.attach_stage, other.attach_ivar) != (target, stage.attach_ivar):
+                raise LoweringError(
+                    f"stage {stage.name} is computed at {target.name}.{stage.attach_ivar.name} "
+                    f"but its consumer {other.name} is not computed there; compute_at "
+                    f"{other.name} at the same loop"
+                )
+        readers = [(other, other.leaf_iter_vars) for other in consumers]
     ndim = len(stage.op.axis)
     lows: list[list[Expr]] = [[] for _ in range(ndim)]
     highs: list[list[Expr]] = [[] for _ in range(ndim)]
-    values = {iv.var: v for iv, v in cb.value.items()}
-    for node in walk(bounds.bodies[consumer]):
-        if isinstance(node, TensorRead) and sch.stage_of(node.tensor.op) is stage:
-            for d, index in enumerate(node.indices):
-                lo, hi = symbolic_bounds(substitute(index, values), varying, bounds.var_ranges)
-                lows[d].append(lo)
-                highs[d].append(hi)
+    for reader, inner_leaves in readers:
+        cb = bounds.stages[reader]
+        varying = {iv.var: (0, cb.extent[iv] - 1) for iv in inner_leaves}
+        values = {iv.var: v for iv, v in cb.value.items()}
+        for node in walk(bounds.bodies[reader]):
+            if isinstance(node, TensorRead) and sch.stage_of(node.tensor.op) is stage:
+                for d, index in enumerate(node.indices):
+                    lo, hi = symbolic_bounds(substitute(index, values), varying, bounds.var_ranges)
+                    lows[d].append(lo)
+                    highs[d].append(hi)
+    consumer = target
     mins, extents = [], []
     for d, iv in enumerate(stage.op.axis):
         lo = _combine("min", lows[d], bounds.var_ranges)

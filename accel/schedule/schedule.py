@@ -55,6 +55,14 @@ class Schedule:
                 return True
         return False
 
+    def depends_on(self, consumer: Stage, producer: Stage) -> bool:
+        """Whether ``consumer`` reads ``producer``'s output directly or through other stages."""
+        for tensor in consumer.op.input_tensors:
+            stage = self._stage_of.get(tensor.op)
+            if stage is producer or (stage is not None and self.depends_on(stage, producer)):
+                return True
+        return False
+
     # -- caches ------------------------------------------------------------------------------
     def cache_read(
         self, tensor: Tensor, scope: str, readers: Iterable[Tensor | Operation]

@@ -197,10 +197,10 @@ class Stage:
                 f"compute_at of stage {self.name}: cannot compute a stage at itself"
             )
         parent._leaf(axis, f"compute_at of {self.name} into")
-        if not self.schedule.reads(parent, self):
+        if not self.schedule.depends_on(parent, self):
             raise ScheduleError(
-                f"compute_at of stage {self.name}: stage {parent.name} does not read {self.name}; "
-                "compute a tensor at one of its consumers"
+                f"compute_at of stage {self.name}: stage {parent.name} does not use {self.name}; "
+                "compute a tensor at a stage that reads it, directly or through other stages"
             )
         self.attach_type = SCOPE
         self.attach_stage = parent

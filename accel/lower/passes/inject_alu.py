@@ -8,8 +8,8 @@ Matches ``pragma_alu`` around a perfect loop nest storing into an accumulator bu
 
 The ALU updates its destination in place (``acc[dst] = f(acc[dst], src)``), so ``O`` takes the
 storage of ``I`` when nothing else reads ``I`` and both are allocated together (the way the
-original stack's storage planner merged them); otherwise ``I`` is first copied into ``O`` by a
-second kernel. The innermost loops must cover one accumulator tile, contiguous on both sides;
+original stack's storage planner merged them); otherwise ``I`` is first copied into ``O`` by two
+more kernels (multiply by 0, add ``I``), since an immediate operation never reads its source. The innermost loops must cover one accumulator tile, contiguous on both sides;
 the tile loops outside, merged where contiguous, give the kernel's loop levels: the outer two
 become the instruction's loops, any further ones are unrolled into micro-ops.
 
@@ -93,17 +93,11 @@ class _AluStage:
         if op.lhs.buffer is not out or self._form(op.lhs.index) != self._form(self.store.index):
             if self._can_alias(op.lhs.buffer, out) and self._same_index(op.lhs):
                 alias, out = out, op.lhs.buffer
-            else:  # copy the left operand into the destination first
+            else:  # copy the left operand into the destination first: zero it, then add
+                index = self.store.index
+                kernels.append(self._kernel(out, index, index, out, AluOp.MUL, True, 0))
                 kernels.append(
-                    self._kernel(
-                        out,
-                        self.store.index,
-                        op.lhs.index,
-                        op.lhs.buffer,
-                        AluOp.SHR,
-                        use_imm=True,
-                        imm=0,
-                    )
+                    self._kernel(out, index, op.lhs.index, op.lhs.buffer, AluOp.ADD, False, 0)
                 )
         if op.rhs is not None:
             kernels.append(
@@ -300,8 +294,8 @@ def _reads_outside(program: ir.Stmt, buf: ir.Buffer, site: ir.Stmt) -> int:
 def _call_reads(c: Call, buf: ir.Buffer) -> bool:
     if c.name == coproc.STORE_2D:
         return isinstance(c.args[0], coproc.SramAddr) and c.args[0].buffer is buf
-    if c.name == coproc.UOP_PUSH and c.args[0] == Const(coproc.ALU_MODE):
-        src = c.args[3]
+    if c.name == coproc.UOP_PUSH and c.args[0] == Const(coproc.ALU_MODE) and c.args[6] == Const(0):
+        src = c.args[3]  # an immediate operation does not read its source
         return isinstance(src, coproc.SramAddr) and src.buffer is buf
     return False
 
