@@ -81,7 +81,7 @@ def test_compute_at_a_stage_that_does_not_consume():
     A2 = te.compute(A.shape, lambda i, k: A[i, k], "A2")
     D = te.compute(C.shape, lambda i, j: C[i, j] + A2[i, 0].astype("int32"), "D")
     s = te.create_schedule(D.op)
-    with pytest.raises(ScheduleError, match="compute_at of stage A2: stage C does not read A2"):
+    with pytest.raises(ScheduleError, match="compute_at of stage A2: stage C does not use A2"):
         s[A2].compute_at(s[C], C.op.axis[0])
 
 

@@ -9,8 +9,9 @@ Matches ``pragma_alu`` around a perfect loop nest storing into an accumulator bu
 The ALU updates its destination in place (``acc[dst] = f(acc[dst], src)``), so ``O`` takes the
 storage of ``I`` when nothing else reads ``I`` and both are allocated together (the way the
 original stack's storage planner merged them); otherwise ``I`` is first copied into ``O`` by two
-more kernels (multiply by 0, add ``I``), since an immediate operation never reads its source. The innermost loops must cover one accumulator tile, contiguous on both sides;
-the tile loops outside, merged where contiguous, give the kernel's loop levels: the outer two
+more kernels (multiply by 0, add ``I``), since an immediate operation never reads its source.
+The innermost loops must cover one accumulator tile, contiguous on both sides; the tile loops
+outside, merged where contiguous, give the kernel's loop levels: the outer two
 become the instruction's loops, any further ones are unrolled into micro-ops.
 
 Refuses, with the reason: non-accumulator buffers, other operations, an immediate that does not
