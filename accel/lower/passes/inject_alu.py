@@ -132,6 +132,9 @@ class _AluStage:
     def _operation(self, value: Expr) -> _Operation:
         if isinstance(value, ir.Load):
             return _Operation(AluOp.SHR, value, None, 0)
+        linear = self._linear(value)
+        if linear is not None:
+            return linear
         if not isinstance(value, BinOp) or value.op not in _IMM_OPS:
             self.fail(
                 f"{value} is not an ALU operation (add, sub or shift by a constant, min, max, mul, "
@@ -156,6 +159,24 @@ class _AluStage:
         if value.op in _COMMUTATIVE and not self._same_index(a) and self._same_index(b):
             a, b = b, a
         return _Operation(_TENSOR_OPS[value.op], a, b, 0)
+
+    def _linear(self, value: Expr) -> _Operation | None:
+        """``c * x`` or ``x + d`` in whatever form simplification left it (``0 - x*3``)."""
+        if not (isinstance(value, BinOp) and value.op in ("add", "sub", "mul")):
+            return None
+        form = affine(value)
+        if len(form.terms) != 1:
+            return None
+        ((load, coef),) = form.terms.items()
+        if not isinstance(load, ir.Load):
+            return None
+        if coef == 1:
+            self._check_imm(form.const)
+            return _Operation(AluOp.ADD, load, None, form.const)
+        if form.const == 0:
+            self._check_imm(coef)
+            return _Operation(AluOp.MUL, load, None, coef)
+        return None
 
     def _check_acc(self, buf: ir.Buffer) -> None:
         if buf.scope != self.env.acc_scope or buf.dtype != self.env.acc_dtype:
