@@ -308,8 +308,19 @@ def _check_enums(insn: Insn) -> None:
 
 def encode_int(insn: Insn, env: Environment) -> int:
     """The instruction as one 128-bit integer (bit 0 = lowest bit of the first word)."""
+    try:
+        return _encode_cached(insn, env)
+    except TypeError:  # a field holds something unhashable: encode it to report the field
+        return _encode_uncached(insn, env)
+
+
+def _encode_uncached(insn: Insn, env: Environment) -> int:
     _check_enums(insn)
     return _encode_fields(insn, field_tables(env).for_opcode(insn.opcode))
+
+
+# A program run again emits the same instructions: remember their encodings.
+_encode_cached = functools.lru_cache(maxsize=1 << 16)(_encode_uncached)
 
 
 def encode(insn: Insn, env: Environment) -> bytes:

@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from accel_schedules import packed_matmul, random_int8
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import accel
 from accel.errors import AllocationError, ArgumentError, TensorizeError
-
-from accel_schedules import packed_matmul, random_int8
 
 ENV = accel.get_env()
 T = ENV.BLOCK_IN  # channels per tile (16 by default)
