@@ -16,6 +16,7 @@ from accel.lower.passes.fold_uop_loops import fold_uop_loops
 from accel.lower.passes.inject_alu import inject_alu
 from accel.lower.passes.inject_deps import inject_deps
 from accel.lower.passes.inject_dma import inject_dma
+from accel.lower.passes.inject_vthread import inject_vthread
 from accel.lower.passes.simplify import simplify_pass
 from accel.lower.passes.sram import allocate_sram, coproc_sync, lift_alloc
 from accel.lower.printer import function_str, stmt_str
@@ -33,6 +34,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("inject_alu", inject_alu),
     ("fold_uop_loops", fold_uop_loops),
     ("inject_deps", inject_deps),
+    ("inject_vthread", inject_vthread),
     ("lift_alloc", lift_alloc),
     ("allocate_sram", allocate_sram),
     ("coproc_sync", coproc_sync),

@@ -85,6 +85,9 @@ class _Planner:
     def visit(self, s: ir.Stmt) -> _Span | None:
         if coproc.is_stage(s):
             return _Span(s, s, s.value, s.value)
+        if isinstance(s, ir.For) and s.kind == "vthread":
+            # Threads are planned as one; inject_vthread then gives each its own tokens.
+            return self.visit(s.body)
         if isinstance(s, ir.For):
             inner = self.visit(s.body)
             if inner is None:
