@@ -52,6 +52,24 @@ EXPECTED = {
         "gemm_counter": 4 * 4 * 16 * 16,
         "alu_counter": 4 * 3 * 16,
     },
+    # 14x14, 256 -> 256, 3x3, pad 1, two virtual threads. Tiles: 2 output halves (8 blocks) x
+    # 2 row tiles (7 rows) x 1 column tile (14), and per tile 16 input-channel blocks. Each input
+    # load covers 9 x 16 padded tiles of which 8 rows x 14 columns are real (one padding row at
+    # the top or bottom edge, one padding column each side): 112 tiles x 16 B. Each weight load
+    # is 8 output blocks x 1 input block x 3 x 3 tiles x 256 B. GEMM work is every output tile
+    # (16 blocks x 196 pixels) times 16 input blocks x 9 taps; three ALU ops per output tile.
+    # Kernels per thread: reset (x 14 unrolled; 8 blocks and 7 rows as loop levels) 14 uops,
+    # update (3 x 3 taps x 14 columns) 126 uops, three ALU kernels of 1 uop; the threads' kernels
+    # differ (their SRAM halves), each loaded once.
+    "convolution_opt": {
+        "inp_load_nbytes": 2 * 2 * 16 * 8 * 14 * 16,
+        "wgt_load_nbytes": 2 * 2 * 16 * 8 * 1 * 9 * 256,
+        "acc_load_nbytes": 0,
+        "uop_load_nbytes": 2 * (14 + 126 + 3) * 4,
+        "out_store_nbytes": 16 * 14 * 14 * 16,
+        "gemm_counter": 16 * 196 * 16 * 9,
+        "alu_counter": 3 * 16 * 196,
+    },
 }
 
 
