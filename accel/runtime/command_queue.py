@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from accel.errors import AccelError, AllocationError, DeviceMemoryError, LoweringError
 from accel.runtime.isa import FinishInsn, Insn, MemInsn, MemType, Opcode, encode_int, encode_stream
 from accel.runtime.uop_kernel import KernelRecorder, UopKernel
@@ -106,6 +108,7 @@ class CommandQueue:
         self._insn_addr = 0
         self._insn_capacity = 0
         self._blocks: list[int] = []  # DRAM the queue owns: micro-ops, instruction buffer
+        self._zero_addr = self._zero_bytes = 0  # zeros for loads of padding only
         weakref.finalize(self, _free_all, device.memory, self._blocks)
 
     @property
@@ -139,6 +142,17 @@ class CommandQueue:
         mem_type = _memory_type(dst_memory_type, "load_buffer_2d")
         if mem_type == MemType.OUT:
             raise LoweringError("load_buffer_2d cannot load memory type OUT (it is store-only)")
+        if (x_size == 0 or y_size == 0) and x_size + y_size + x_pad_before + x_pad_after > 0:
+            # A tile made only of padding: x_size 0 would make the LOAD a no-op that writes
+            # nothing, so load the zeros from a zero-filled DRAM block instead.
+            rows = y_pad_before + y_size + y_pad_after
+            width = x_pad_before + x_size + x_pad_after
+            if rows and width:
+                src_addr, src_elem_offset = self._zeros(rows * width, mem_type), 0
+                x_size, y_size, x_stride = width, rows, width
+                x_pad_before = y_pad_before = x_pad_after = y_pad_after = 0
+            else:
+                return
         insn = MemInsn(
             opcode=Opcode.LOAD,
             memory_type=mem_type,
@@ -184,6 +198,19 @@ class CommandQueue:
         )
         self._reserve(1)
         self._append(insn)
+
+    def _zeros(self, elems: int, mem_type: MemType) -> int:
+        """The byte address of at least ``elems`` zero elements of ``mem_type`` in DRAM."""
+        nbytes = elems * self.device.memory.elem_sizes[mem_type]
+        if nbytes > self._zero_bytes:
+            if self._zero_bytes:
+                self.device.memory.free(self._zero_addr)
+                self._blocks.remove(self._zero_addr)
+            self._zero_addr = self.device.memory.alloc(nbytes)  # fresh memory is zero
+            self.device.memory.write(self._zero_addr, np.zeros(nbytes, np.uint8))
+            self._blocks.append(self._zero_addr)
+            self._zero_bytes = nbytes
+        return self._zero_addr
 
     # -- micro-op kernels ----------------------------------------------------------------------
     def push_gemm(self, record: Callable[..., None], key: Iterable[int] = ()) -> None:

@@ -129,9 +129,13 @@ class _DmaCopy:
     def _load_type(self, dst: ir.Buffer, src: ir.Buffer, cast: str | None) -> MemType:
         env = self.env
         if dst.scope == env.acc_scope:
+            if dst.dtype != env.acc_dtype:
+                self.fail(
+                    f"the accumulator buffer {dst.name} must be {env.acc_dtype}, not {dst.dtype}"
+                )
             if src.dtype == env.acc_dtype:
                 return MemType.ACC
-            if src.dtype == env.inp_dtype and dst.dtype == env.acc_dtype:
+            if src.dtype == env.inp_dtype:
                 return MemType.ACC_8BIT
             self.fail(f"the accumulator loads {env.acc_dtype} or {env.inp_dtype}, not {src.dtype}")
         mem_type = coproc.onchip_scopes(env)[dst.scope]
@@ -193,8 +197,19 @@ class _DmaCopy:
     def _padded_vars(self, cond, loops: list[_Loop]) -> set[Var]:
         if cond is None:
             return set()
-        found = free_vars(cond) & {lp.var for lp in loops}
-        return found
+        return free_vars(cond) & {lp.var for lp in loops}
+
+    def _whole_tile_condition(self, cond) -> Expr | None:
+        """The conjuncts of ``cond`` that involve no copy loop: where they fail, the whole
+        region is padding (a tile of one padded row, say)."""
+        if cond is None:
+            return None
+        nest = {v for v, _ in self.loops}
+        atoms = [a for a in _conjuncts(cond, self) if not free_vars(a) & nest]
+        result = None
+        for atom in atoms:
+            result = atom if result is None else Logic("and", result, atom)
+        return result
 
     # -- the call ------------------------------------------------------------------------------
     def _call(self, mem_type, sram_buf, sram_index, dram_buf, dram_index, loops, cond, tile):
@@ -223,6 +238,13 @@ class _DmaCopy:
         dram_offset = simplify(dram_base + x_pad[0] * x.dram + y_pad[0] * y.dram)
         x_size = simplify(Const(x.extent) - x_pad[0] - x_pad[1])
         y_size = simplify(Const(y.extent) - y_pad[0] - y_pad[1])
+        whole = self._whole_tile_condition(cond)
+        if whole is not None:  # all rows are padding where it fails (the runtime loads zeros)
+            y_pad = (
+                simplify(Select(whole, y_pad[0], Const(y.extent), "int32")),
+                simplify(Select(whole, y_pad[1], Const(0), "int32")),
+            )
+            y_size = simplify(Select(whole, y_size, Const(0), "int32"))
         sram = coproc.SramAddr(sram_buf, simplify(sram_base))
         stride = y.dram if y.extent > 1 else x.extent
         self._check_fields(x_size, y_size, stride, x_pad, y_pad)
@@ -255,6 +277,7 @@ class _DmaCopy:
             return Const(0), Const(0)
         lower: list[Expr] = []
         upper: list[Expr] = []
+        nest = {v for v, _ in self.loops}
         for atom in _conjuncts(cond, self):
             if lp.var not in free_vars(atom):
                 continue
@@ -268,8 +291,10 @@ class _DmaCopy:
                 self.fail(f"padding condition {atom} is not a bound")
             a = diff.coef(lp.var)
             rest = Affine({k: c for k, c in diff.terms.items() if k is not lp.var}, diff.const)
-            if any(isinstance(k, Var) and k in {v for v, _ in self.loops} for k in rest.terms):
+            if any(isinstance(k, Var) and k in nest for k in rest.terms):
                 self.fail(f"padding condition {atom} bounds two copy loops at once")
+            if a == 0 or any(free_vars(k) & nest for k in rest.terms):
+                self.fail(f"padding condition {atom} is not affine in the copy loops")
             r = from_affine(rest)
             if a > 0:  # v >= ceil(-r / a)
                 lower.append(BinOp("floordiv", Const(a - 1) - r, Const(a), "int32"))

@@ -1,0 +1,198 @@
+"""2-D convolution on packed tensors, with the requantizing epilogue, and its default schedule.
+
+``conv2d_packed`` declares ``res = cast_int8(clip((conv(data, kernel) + bias) >> shift))`` on the
+packed layouts (see ``accel.topi.packing``): any kernel size, stride and zero padding (done by
+the padded loads), dilation 1. ``schedule_conv2d_packed`` tiles the output by
+(output-channel blocks, rows, columns), streams input-channel blocks through, optionally runs
+virtual threads along output channels, and puts the epilogue on the ALU. ``default_tiles``
+picks tiles that fit the configuration's SRAMs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accel.env import Environment
+from accel.errors import AllocationError, ScheduleError
+from accel.te import Tensor
+from accel.te import all as te_all
+from accel.te import compute, const, create_schedule, if_then_else, reduce_axis, thread_axis
+from accel.te import max as te_max
+from accel.te import min as te_min
+from accel.te import sum as te_sum
+
+
+@dataclass
+class Conv2d:
+    """The stages of one convolution (``res`` is the output)."""
+
+    data: Tensor
+    kernel: Tensor
+    bias: Tensor | None
+    data_buf: Tensor
+    kernel_buf: Tensor
+    bias_buf: Tensor | None
+    conv: Tensor
+    epilogue: list[Tensor]
+    res: Tensor
+    stride: int
+
+    @property
+    def args(self) -> list[Tensor]:
+        inputs = [self.data, self.kernel] + ([self.bias] if self.bias is not None else [])
+        return [*inputs, self.res]
+
+
+@dataclass(frozen=True)
+class Conv2dTiles:
+    """Tile sizes: output-channel blocks, rows and columns per tile, input-channel blocks per
+    step, and virtual threads along output channels."""
+
+    oc_blocks: int
+    rows: int
+    cols: int
+    ic_blocks: int = 1
+    threads: int = 2
+
+
+def conv2d_packed(
+    data: Tensor,
+    kernel: Tensor,
+    env: Environment,
+    stride: int = 1,
+    padding: int = 0,
+    shift: int = 8,
+    clip: tuple[int, int] = (0, 127),
+    bias: Tensor | None = None,
+) -> Conv2d:
+    """Declare the convolution of packed ``data`` by packed ``kernel`` and its epilogue.
+
+    ``bias`` (optional) is a packed per-channel int32 tensor ``(O/BLOCK_OUT, BATCH, BLOCK_OUT)``.
+    """
+    nb, cb, h, w, bb, bi = data.shape
+    ob, icb, kh, kw, bo, bi2 = kernel.shape
+    if (cb, bi) != (icb, bi2) or (bb, bi, bo) != (env.BATCH, env.BLOCK_IN, env.BLOCK_OUT):
+        raise ScheduleError(
+            f"conv2d_packed: data {data.shape} and kernel {kernel.shape} are not packed for "
+            f"BATCH {env.BATCH}, BLOCK_IN {env.BLOCK_IN}, BLOCK_OUT {env.BLOCK_OUT}"
+        )
+    out_h = (h + 2 * padding - kh) // stride + 1
+    out_w = (w + 2 * padding - kw) // stride + 1
+    out_shape = (nb, ob, out_h, out_w, env.BATCH, env.BLOCK_OUT)
+    padded = (nb, cb, h + 2 * padding, w + 2 * padding, bb, bi)
+    p = padding
+    data_buf = compute(
+        padded,
+        lambda n, c, i, j, x, y: if_then_else(
+            te_all(i >= p, i < h + p, j >= p, j < w + p),
+            data[n, c, i - p, j - p, x, y],
+            const(0, env.inp_dtype),
+        ),
+        name="data_buf",
+    )
+    kernel_buf = compute(kernel.shape, lambda *i: kernel(*i), name="kernel_buf")
+    ic = reduce_axis((0, cb), name="ic")
+    ic_tns = reduce_axis((0, env.BLOCK_IN), name="ic_tns")
+    dy = reduce_axis((0, kh), name="dy")
+    dx = reduce_axis((0, kw), name="dx")
+    conv = compute(
+        out_shape,
+        lambda n, o, i, j, x, y: te_sum(
+            data_buf[n, ic, i * stride + dy, j * stride + dx, x, ic_tns].astype(env.acc_dtype)
+            * kernel_buf[o, ic, dy, dx, y, ic_tns].astype(env.acc_dtype),
+            axis=[ic, dy, dx, ic_tns],
+        ),
+        name="conv",
+    )
+    stages, last, bias_buf = [], conv, None
+    if bias is not None:
+        bias_buf = compute(bias.shape, lambda *i: bias(*i), name="bias_buf")
+        prev = last
+        last = compute(
+            out_shape,
+            lambda n, o, i, j, x, y: prev(n, o, i, j, x, y) + bias_buf(o, x, y),
+            name="add_bias",
+        )
+        stages.append(last)
+    for name, fn in (
+        ("shr", lambda v: v >> shift),
+        ("clip_lo", lambda v: te_max(v, clip[0])),
+        ("clip_hi", lambda v: te_min(v, clip[1])),
+    ):
+        prev = last
+        last = compute(out_shape, lambda *i, prev=prev, fn=fn: fn(prev(*i)), name=name)
+        stages.append(last)
+    res = compute(out_shape, lambda *i: last(*i).astype(env.out_dtype), name="res")
+    return Conv2d(data, kernel, bias, data_buf, kernel_buf, bias_buf, conv, stages, res, stride)
+
+
+def default_tiles(op: Conv2d, env: Environment, threads: int = 2) -> Conv2dTiles:
+    """Tiles that fit the SRAMs with ``threads`` virtual threads: whole output rows, as many
+    rows as fit the accumulator, two to eight output-channel blocks, one input block a step."""
+    _nb, ob, out_h, out_w, _b, _o = op.res.shape
+    _, _, kh, kw, _, _ = op.kernel.shape
+    stride = op.stride
+    threads = threads if ob % threads == 0 and ob >= threads else 1
+    oc = max(d for d in _divisors(ob // threads) if d <= 8)
+    acc_tiles = env.ACC_BUFF_DEPTH // threads - oc  # the bias tile, if any
+    inp_tiles = env.INP_BUFF_DEPTH // threads
+    for rows in sorted(_divisors(out_h), reverse=True):
+        in_rows = (rows - 1) * stride + kh
+        in_cols = (out_w - 1) * stride + kw
+        if oc * rows * out_w <= acc_tiles and in_rows * in_cols <= inp_tiles:
+            return Conv2dTiles(oc, rows, out_w, 1, threads)
+    raise AllocationError(f"conv2d {op.res.shape}: no row tile of whole rows fits the SRAMs")
+
+
+def schedule_conv2d_packed(op: Conv2d, env: Environment, tiles: Conv2dTiles | None = None):
+    """The accelerator schedule of ``op`` with ``tiles`` (default: :func:`default_tiles`)."""
+    tiles = tiles or default_tiles(op, env)
+    res, conv = op.res, op.conv
+    for name, total, tile in (
+        ("output-channel blocks", res.shape[1], tiles.oc_blocks),
+        ("rows", res.shape[2], tiles.rows),
+        ("columns", res.shape[3], tiles.cols),
+        ("input-channel blocks", op.data.shape[1], tiles.ic_blocks),
+    ):
+        if total % tile:
+            raise ScheduleError(f"conv2d tile of {tile} {name} does not divide {total}")
+    if (res.shape[1] // tiles.oc_blocks) % tiles.threads:
+        raise ScheduleError(
+            f"conv2d: {res.shape[1] // tiles.oc_blocks} output-channel tiles cannot be shared "
+            f"by {tiles.threads} virtual threads"
+        )
+    s = create_schedule(res.op)
+    b, oc, y, x, b_tns, oc_tns = s[res].op.axis
+    oc_out, oc_inn = s[res].split(oc, factor=tiles.oc_blocks)
+    y_out, y_inn = s[res].split(y, factor=tiles.rows)
+    x_out, x_inn = s[res].split(x, factor=tiles.cols)
+    s[res].reorder(b, oc_out, y_out, x_out, oc_inn, y_inn, x_inn, b_tns, oc_tns)
+    acc_stages = [conv, *op.epilogue]
+    for t in acc_stages:
+        s[t].set_scope(env.acc_scope)
+        s[t].compute_at(s[res], x_out)
+    for t in op.epilogue:
+        s[t].pragma(s[t].op.axis[0], env.alu)
+    if op.bias_buf is not None:
+        s[op.bias_buf].set_scope(env.acc_scope)
+        s[op.bias_buf].compute_at(s[res], x_out)
+        s[op.bias_buf].pragma(s[op.bias_buf].op.axis[0], env.dma_copy)
+    s[res].pragma(x_inn, env.dma_copy)
+    n, o, i, j, bt, ot = s[conv].op.axis
+    ic, dy, dx, ic_tns = s[conv].op.reduce_axis
+    ic_out, ic_inn = s[conv].split(ic, factor=tiles.ic_blocks)
+    s[conv].reorder(ic_out, n, o, i, ic_inn, dy, dx, j, bt, ot, ic_tns)
+    for buf, scope in ((op.data_buf, env.inp_scope), (op.kernel_buf, env.wgt_scope)):
+        s[buf].set_scope(scope)
+        s[buf].compute_at(s[conv], ic_out)
+        s[buf].pragma(s[buf].op.axis[0], env.dma_copy)
+    s[conv].tensorize(bt, env.gemm)
+    if tiles.threads > 1:
+        _, tx = s[res].split(oc_out, factor=tiles.threads)
+        s[res].reorder(tx, b)
+        s[res].bind(tx, thread_axis("cthread"))
+    return s
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]

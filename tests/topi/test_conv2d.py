@@ -1,0 +1,120 @@
+"""Packed convolutions with the bias / shift / clip epilogue, on the simulator, equal numpy."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import accel
+from accel import te, topi
+from accel.errors import AllocationError, ArgumentError
+
+ENV = accel.get_env()
+B = ENV.BLOCK_IN  # 16 channels a block
+
+# ResNet-18's convolutions: (height = width, in channels, out channels, kernel, stride).
+RESNET18 = [
+    (56, 64, 64, 3, 1),
+    (56, 64, 128, 3, 2),
+    (56, 64, 128, 1, 2),
+    (28, 128, 128, 3, 1),
+    (28, 128, 256, 3, 2),
+    (28, 128, 256, 1, 2),
+    (14, 256, 256, 3, 1),
+    (14, 256, 512, 3, 2),
+    (14, 256, 512, 1, 2),
+    (7, 512, 512, 3, 1),
+]
+
+
+def declare(hw, ci, co, k, stride, pad, shift=8):
+    data = te.placeholder((1, ci // B, hw, hw, 1, B), name="data", dtype="int8")
+    kernel = te.placeholder((co // B, ci // B, k, k, B, B), name="kernel", dtype="int8")
+    bias = te.placeholder((co // B, 1, B), name="bias", dtype="int32")
+    return topi.conv2d_packed(data, kernel, ENV, stride, pad, shift=shift, bias=bias)
+
+
+def reference(x, w, bias, stride, pad, shift):
+    """NCHW int8 x OIHW int8 + per-channel bias, >> shift, clip [0, 127], int8."""
+    o, _i, k, _ = w.shape
+    xp = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out_h = (x.shape[2] + 2 * pad - k) // stride + 1
+    out_w = (x.shape[3] + 2 * pad - k) // stride + 1
+    acc = np.zeros((x.shape[0], o, out_h, out_w), np.int64)
+    for r in range(k):
+        for c in range(k):
+            window = xp[:, :, r : r + out_h * stride : stride, c : c + out_w * stride : stride]
+            acc += np.einsum("bihw,oi->bohw", window, w[:, :, r, c].astype(np.int64))
+    acc = acc.astype(np.int32) + bias.reshape(1, o, 1, 1)
+    return np.clip(acc >> shift, 0, 127).astype(np.int8)
+
+
+def run(op, tiles, stride, pad, shift=8, seed=0):
+    s = topi.schedule_conv2d_packed(op, ENV, tiles)
+    f = accel.build(s, op.args, name="conv")
+    rng = np.random.default_rng(seed)
+    nb, cb, h, w, _, _ = op.data.shape
+    ob, _, k, _, _, _ = op.kernel.shape
+    x = rng.integers(-128, 128, (nb, cb * B, h, w), dtype=np.int8)
+    wt = rng.integers(-128, 128, (ob * B, cb * B, k, k), dtype=np.int8)
+    bias = rng.integers(-(2**12), 2**12, (ob * B,), dtype=np.int32)
+    out = np.zeros(op.res.shape, np.int8)
+    f(topi.pack_nchw(x, ENV), topi.pack_kernel(wt, ENV), bias.reshape(ob, 1, B), out)
+    np.testing.assert_array_equal(topi.unpack_nchw(out), reference(x, wt, bias, stride, pad, shift))
+
+
+@pytest.mark.parametrize(
+    "layer", RESNET18, ids=[f"{h}x{h}_{i}-{o}_k{k}s{s}" for h, i, o, k, s in RESNET18]
+)
+def test_resnet18_layer_with_default_schedule(layer):
+    hw, ci, co, k, stride = layer
+    op = declare(hw, ci, co, k, stride, k // 2)
+    run(op, topi.default_tiles(op, ENV), stride, k // 2)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    hw=st.integers(3, 12),
+    ci=st.sampled_from([1, 2, 3]),
+    co=st.sampled_from([1, 2, 4]),
+    k=st.sampled_from([1, 2, 3, 5]),
+    stride=st.sampled_from([1, 2, 3]),
+    pad=st.integers(0, 2),
+    data=st.data(),
+)
+def test_random_convolutions_and_tilings(hw, ci, co, k, stride, pad, data):
+    if hw + 2 * pad < k:
+        return
+    op = declare(hw, ci * B, co * B, k, stride, pad, shift=data.draw(st.integers(0, 12)))
+    out_h, out_w = op.res.shape[2:4]
+    divisors = lambda n: [d for d in range(1, n + 1) if n % d == 0]  # noqa: E731
+    threads = data.draw(st.sampled_from([t for t in (1, 2, 4) if co % t == 0]))
+    oc = data.draw(st.sampled_from(divisors(co // threads)))
+    tiles = topi.Conv2dTiles(
+        oc_blocks=oc,
+        rows=data.draw(st.sampled_from(divisors(out_h))),
+        cols=data.draw(st.sampled_from(divisors(out_w))),
+        ic_blocks=data.draw(st.sampled_from(divisors(ci))),
+        threads=threads,
+    )
+    shift = op.epilogue[1].op.body.b.value
+    run(op, tiles, stride, pad, shift, seed=hw)
+
+
+def test_a_tile_that_overflows_the_accumulator_is_refused():
+    # 8 blocks x 56 rows x 56 columns = 25,088 accumulator tiles; the buffer holds 2,048.
+    op = declare(56, 64, 128, 3, 1, 1)
+    tiles = topi.Conv2dTiles(oc_blocks=8, rows=56, cols=56, ic_blocks=1, threads=1)
+    with pytest.raises(AllocationError, match="local.acc_buffer"):
+        accel.build(topi.schedule_conv2d_packed(op, ENV, tiles), op.args)
+
+
+def test_packing_round_trip_and_channel_check():
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, (1, 32, 5, 6), dtype=np.int8)
+    packed = topi.pack_nchw(x, ENV)
+    assert packed.shape == (1, 2, 5, 6, 1, 16)
+    assert packed[0, 1, 2, 3, 0, 4] == x[0, 16 + 4, 2, 3]  # block 1, lane 4 is channel 20
+    np.testing.assert_array_equal(topi.unpack_nchw(packed), x)
+    with pytest.raises(ArgumentError, match="channels = 20 is not a multiple of 16"):
+        topi.pack_nchw(np.zeros((1, 20, 4, 4), np.int8), ENV)
