@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 from accel.env import Environment
 from accel.errors import AllocationError, ScheduleError
-from accel.te import Tensor
+from accel.te import Tensor, compute, const, create_schedule, if_then_else, reduce_axis, thread_axis
 from accel.te import all as te_all
-from accel.te import compute, const, create_schedule, if_then_else, reduce_axis, thread_axis
 from accel.te import max as te_max
 from accel.te import min as te_min
 from accel.te import sum as te_sum
