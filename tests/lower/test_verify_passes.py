@@ -1,0 +1,43 @@
+"""The IR verifier after every pass of the three tutorial schedules, and what it catches in the
+accelerator's vocabulary (runtime calls and on-chip addresses)."""
+
+import pytest
+from pass_helpers import ENV, TUTORIAL_SCHEDULES, lowered
+
+from accel.errors import LoweringError
+from accel.lower import coproc, ir
+from accel.lower.pipeline import lower, pass_names
+from accel.lower.verify import verify
+from accel.te.expr import Const
+
+
+@pytest.mark.parametrize("name", sorted(TUTORIAL_SCHEDULES))
+def test_every_pass_output_verifies(name):
+    s, arguments = TUTORIAL_SCHEDULES[name]()
+    for pass_name in pass_names():
+        f = lower(s, arguments, dump_after=pass_name)
+        verify(f.body, f.params, ENV.scopes, where=f"{name} after {pass_name}")
+
+
+def test_catches_an_on_chip_address_of_a_buffer_never_allocated():
+    stray = ir.Buffer("stray", (16,), "int32", ENV.acc_scope)
+    push = coproc.uop_push(coproc.ALU_MODE, 0, coproc.SramAddr(stray, Const(0)), 0, 0)
+    with pytest.raises(LoweringError, match="buffer stray is accessed outside its allocation"):
+        verify(push, [], ENV.scopes)
+    verify(ir.Allocate(stray, push), [], ENV.scopes)
+
+
+def test_catches_an_on_chip_address_outside_the_on_chip_scopes():
+    glob = ir.Buffer("G", (16,), "int32")
+    push = coproc.uop_push(coproc.ALU_MODE, 0, coproc.SramAddr(glob, Const(0)), 0, 0)
+    with pytest.raises(LoweringError, match="on-chip address of G, which is in scope 'global'"):
+        verify(push, [glob], ENV.scopes)
+
+
+def test_catches_a_call_on_a_buffer_that_is_not_a_parameter():
+    # The matmul program after inject_dma, verified without its parameters: the first load's
+    # global buffer A is then unknown.
+    s, arguments = TUTORIAL_SCHEDULES["matrix_multiply"]()
+    body = lowered(s, arguments, "inject_dma")
+    with pytest.raises(LoweringError, match="buffer A is accessed outside its allocation"):
+        verify(body, [], ENV.scopes)
