@@ -29,7 +29,7 @@ def onchip(buffers, consumer):
     inputs, bufs = [], []
     for name, (rows, scope) in buffers.items():
         dtype = ENV.acc_dtype if scope == ENV.acc_scope else ENV.inp_dtype
-        src = te.placeholder((rows, 16), name=name.upper(), dtype=dtype)
+        src = te.placeholder((rows, 16), name=f"{name}_dram", dtype=dtype)
         inputs.append(src)
         bufs.append((te.compute(src.shape, lambda *i, src=src: src(*i), name), scope))
     out = consumer(*[b for b, _ in bufs])
