@@ -56,9 +56,9 @@ def test_scopes_are_printed():
 def test_pragma_annotates_the_loop():
     A, B, C = vadd()
     s = te.create_schedule(C.op)
-    s[C].pragma(C.op.axis[1], "dma_copy")
+    s[C].pragma(C.op.axis[1], "unroll_hint")
     text = str(accel.lower(s, [A, B, C], simple_mode=True))
-    assert "// attr [i1] pragma_dma_copy = 1" in text
+    assert "// attr [i1] pragma_unroll_hint = 1" in text
 
 
 def test_every_pass_output_verifies_and_dump_after_stops_there():
