@@ -80,7 +80,7 @@ def main() -> None:
         for threads in (1, 2):
             tiles = topi.default_tiles(op, env, threads)
 
-            def build(tiles=tiles):
+            def build(tiles=tiles, op=op):
                 return accel.build(topi.schedule_conv2d_packed(op, env, tiles), op.args)
 
             f = build()
@@ -90,7 +90,7 @@ def main() -> None:
             stats = accel.sim.stats()
             np.testing.assert_array_equal(topi.unpack_nchw(out), expected)
             build_s = median_s(build, repeat)
-            sim_s = median_s(lambda f=f, out=out: f(*arrays, out), repeat)
+            sim_s = median_s(lambda f=f, out=out, arrays=arrays: f(*arrays, out), repeat)
             total += sim_s
             cycles = stats["cycles"]
             print(
