@@ -18,18 +18,7 @@ import numpy as np
 import accel
 from accel import te, topi
 
-LAYERS = [
-    (56, 64, 64, 3, 1),
-    (56, 64, 128, 3, 2),
-    (56, 64, 128, 1, 2),
-    (28, 128, 128, 3, 1),
-    (28, 128, 256, 3, 2),
-    (28, 128, 256, 1, 2),
-    (14, 256, 256, 3, 1),
-    (14, 256, 512, 3, 2),
-    (14, 256, 512, 1, 2),
-    (7, 512, 512, 3, 1),
-]
+LAYERS = topi.RESNET18_CONV2D
 
 
 def reference(x, w, bias, stride, pad):

@@ -48,7 +48,7 @@ class HostCodegen:
     """Generates the Python function of one lowered program."""
 
     def __init__(self, name: str, params: list[ir.Buffer]):
-        self.name = _ident(name)
+        self.name = python_ident(name)
         self.params = params
         self.lines: list[str] = []
         self.names: dict[object, str] = {}
@@ -59,7 +59,7 @@ class HostCodegen:
     # -- naming ------------------------------------------------------------------------------
     def name_of(self, key, hint: str) -> str:
         if key not in self.names:
-            base = _ident(hint)
+            base = python_ident(hint)
             name, n = base, 0
             while name in self.used:
                 n += 1
@@ -74,7 +74,7 @@ class HostCodegen:
 
     def const_name(self, value, dtype: str) -> str:
         name = f"_{dtype}_{str(value).replace('-', 'm').replace('.', 'p').replace('+', '')}"
-        name = _ident(name)
+        name = python_ident(name)
         self.consts[name] = np.asarray(value).astype(dtype)[()]
         return name
 
@@ -284,7 +284,8 @@ class HostCodegen:
 # -- analysis helpers ---------------------------------------------------------------------------
 
 
-def _ident(name: str) -> str:
+def python_ident(name: str) -> str:
+    """``name`` as a Python identifier (the generated function and variable names)."""
     name = re.sub(r"\W", "_", name)
     return name if name and not name[0].isdigit() else f"v_{name}"
 

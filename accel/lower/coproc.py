@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from accel.env import Environment
 from accel.lower import ir
 from accel.runtime.isa import MemType
-from accel.te.expr import Call, Const, Expr, as_expr
+from accel.te.expr import Call, Expr, as_expr
 
 COPROC = "vta"
 SCOPE_KEY = "coproc_scope"
@@ -31,7 +31,6 @@ UOP_SCOPE_KEY = "coproc_uop_scope"
 
 # Module ids of the dependency calls, as in the original runtime.
 LOAD_STAGE, COMPUTE_STAGE, STORE_STAGE = 1, 2, 3
-STAGE_NAMES = {LOAD_STAGE: "load", COMPUTE_STAGE: "compute", STORE_STAGE: "store"}
 
 LOAD_2D = "VTALoadBuffer2D"
 STORE_2D = "VTAStoreBuffer2D"
@@ -127,7 +126,3 @@ def sram_depth(env: Environment, mem_type: MemType) -> int:
         MemType.WGT: env.WGT_BUFF_DEPTH,
         MemType.ACC: env.ACC_BUFF_DEPTH,
     }[mem_type]
-
-
-def zero() -> Const:
-    return Const(0)

@@ -12,19 +12,7 @@ from accel.errors import AllocationError, ArgumentError
 ENV = accel.get_env()
 B = ENV.BLOCK_IN  # 16 channels a block
 
-# ResNet-18's convolutions: (height = width, in channels, out channels, kernel, stride).
-RESNET18 = [
-    (56, 64, 64, 3, 1),
-    (56, 64, 128, 3, 2),
-    (56, 64, 128, 1, 2),
-    (28, 128, 128, 3, 1),
-    (28, 128, 256, 3, 2),
-    (28, 128, 256, 1, 2),
-    (14, 256, 256, 3, 1),
-    (14, 256, 512, 3, 2),
-    (14, 256, 512, 1, 2),
-    (7, 512, 512, 3, 1),
-]
+RESNET18 = topi.RESNET18_CONV2D
 
 
 def declare(hw, ci, co, k, stride, pad, shift=8):
@@ -85,7 +73,8 @@ def test_resnet18_layer_with_default_schedule(layer):
 def test_random_convolutions_and_tilings(hw, ci, co, k, stride, pad, data):
     if hw + 2 * pad < k:
         return
-    op = declare(hw, ci * B, co * B, k, stride, pad, shift=data.draw(st.integers(0, 12)))
+    shift = data.draw(st.integers(0, 12))
+    op = declare(hw, ci * B, co * B, k, stride, pad, shift=shift)
     out_h, out_w = op.res.shape[2:4]
     divisors = lambda n: [d for d in range(1, n + 1) if n % d == 0]  # noqa: E731
     threads = data.draw(st.sampled_from([t for t in (1, 2, 4) if co % t == 0]))
@@ -97,7 +86,6 @@ def test_random_convolutions_and_tilings(hw, ci, co, k, stride, pad, data):
         ic_blocks=data.draw(st.sampled_from(divisors(ci))),
         threads=threads,
     )
-    shift = op.epilogue[1].op.body.b.value
     run(op, tiles, stride, pad, shift, seed=hw)
 
 

@@ -23,7 +23,7 @@ from accel.env import Environment
 from accel.errors import LoweringError
 from accel.lower import coproc, ir
 from accel.lower.arith import simplify
-from accel.te.expr import Const, Expr, Var
+from accel.te.expr import Call, Const, Expr, Var
 from accel.te.visit import free_vars, substitute
 
 _UNIT_KEYS = (coproc.SCOPE_KEY, coproc.UOP_SCOPE_KEY)
@@ -124,8 +124,6 @@ def _substitute(s: ir.Stmt, mapping: dict[Var, Expr]) -> ir.Stmt:
 
 
 def _simplify_call(e: Expr) -> Expr:
-    from accel.te.expr import Call
-
     if not isinstance(e, Call):
         return e
     args = tuple(
