@@ -1,6 +1,13 @@
 """Operators for the accelerator: compute definitions on packed layouts and default schedules."""
 
 from accel.topi.conv2d import Conv2dTiles, conv2d_packed, default_tiles, schedule_conv2d_packed
+from accel.topi.conv2d_transpose import (
+    conv2d_transpose_packed,
+    default_transpose_tiles,
+    pack_kernel_transpose,
+    schedule_conv2d_transpose_packed,
+)
+from accel.topi.group_conv2d import group_conv2d_packed
 from accel.topi.packing import pack_kernel, pack_nchw, unpack_nchw
 from accel.topi.resnet import RESNET18_CONV2D
 
@@ -8,9 +15,14 @@ __all__ = [
     "RESNET18_CONV2D",
     "Conv2dTiles",
     "conv2d_packed",
+    "conv2d_transpose_packed",
     "default_tiles",
+    "default_transpose_tiles",
+    "group_conv2d_packed",
     "pack_kernel",
+    "pack_kernel_transpose",
     "pack_nchw",
     "schedule_conv2d_packed",
+    "schedule_conv2d_transpose_packed",
     "unpack_nchw",
 ]

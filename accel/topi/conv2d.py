@@ -4,7 +4,7 @@
 packed layouts (see ``accel.topi.packing``): any kernel size, stride and zero padding (done by
 the padded loads), dilation 1. ``schedule_conv2d_packed`` tiles the output by
 (output-channel blocks, rows, columns), streams input-channel blocks through, optionally runs
-virtual threads along output channels, and puts the epilogue on the ALU. ``default_tiles``
+virtual threads along output channels and rows, and puts the epilogue on the ALU. ``default_tiles``
 picks tiles that fit the configuration's SRAMs.
 """
 
@@ -35,6 +35,7 @@ class Conv2d:
     epilogue: list[Tensor]
     res: Tensor
     stride: int
+    groups: int = 1  # > 1: every stage has a group axis after the batch axis
 
     @property
     def args(self) -> list[Tensor]:
@@ -45,13 +46,16 @@ class Conv2d:
 @dataclass(frozen=True)
 class Conv2dTiles:
     """Tile sizes: output-channel blocks, rows and columns per tile, input-channel blocks per
-    step, and virtual threads along output channels."""
+    step, and virtual threads along output channels (``threads``) and along rows
+    (``row_threads``); each thread holds its own tiles, so the SRAMs are shared by
+    ``threads * row_threads`` of them."""
 
     oc_blocks: int
     rows: int
     cols: int
     ic_blocks: int = 1
     threads: int = 2
+    row_threads: int = 1
 
 
 def conv2d_packed(
@@ -103,15 +107,31 @@ def conv2d_packed(
         ),
         name="conv",
     )
-    stages, last, bias_buf = [], conv, None
+    stages, bias_buf, res = requantize(
+        conv, env, shift, clip, bias, lambda n, o, i, j, x, y: (o, x, y)
+    )
+    return Conv2d(data, kernel, bias, data_buf, kernel_buf, bias_buf, conv, stages, res, stride)
+
+
+def requantize(
+    acc: Tensor,
+    env: Environment,
+    shift: int,
+    clip: tuple[int, int],
+    bias: Tensor | None,
+    bias_index,
+) -> tuple[list[Tensor], Tensor | None, Tensor]:
+    """The ALU epilogue ``cast_int8(clip((acc + bias) >> shift))`` on ``acc``'s shape.
+
+    ``bias_index(*output_index)`` gives the index into the packed bias ``(O/BLOCK_OUT, BATCH,
+    BLOCK_OUT)`` of an output element. Returns the ALU stages, the bias copy and the result.
+    """
+    shape = acc.shape
+    stages, last, bias_buf = [], acc, None
     if bias is not None:
         bias_buf = compute(bias.shape, lambda *i: bias(*i), name="bias_buf")
         prev = last
-        last = compute(
-            out_shape,
-            lambda n, o, i, j, x, y: prev(n, o, i, j, x, y) + bias_buf(o, x, y),
-            name="add_bias",
-        )
+        last = compute(shape, lambda *i: prev(*i) + bias_buf(*bias_index(*i)), name="add_bias")
         stages.append(last)
     for name, fn in (
         ("shr", lambda v: v >> shift),
@@ -119,17 +139,17 @@ def conv2d_packed(
         ("clip_hi", lambda v: te_min(v, clip[1])),
     ):
         prev = last
-        last = compute(out_shape, lambda *i, prev=prev, fn=fn: fn(prev(*i)), name=name)
+        last = compute(shape, lambda *i, prev=prev, fn=fn: fn(prev(*i)), name=name)
         stages.append(last)
-    res = compute(out_shape, lambda *i: last(*i).astype(env.out_dtype), name="res")
-    return Conv2d(data, kernel, bias, data_buf, kernel_buf, bias_buf, conv, stages, res, stride)
+    res = compute(shape, lambda *i: last(*i).astype(env.out_dtype), name="res")
+    return stages, bias_buf, res
 
 
 def default_tiles(op: Conv2d, env: Environment, threads: int = 2) -> Conv2dTiles:
     """Tiles that fit the SRAMs with ``threads`` virtual threads: whole output rows, as many
     rows as fit the accumulator, two to eight output-channel blocks, one input block a step."""
-    _nb, ob, out_h, out_w, _b, _o = op.res.shape
-    _, _, kh, kw, _, _ = op.kernel.shape
+    ob, out_h, out_w = op.res.shape[-5:-2]  # per group when grouped
+    kh, kw = op.kernel.shape[-4:-2]
     stride = op.stride
     threads = threads if ob % threads == 0 and ob >= threads else 1
     oc = max(d for d in _divisors(ob // threads) if d <= 8)
@@ -147,25 +167,40 @@ def schedule_conv2d_packed(op: Conv2d, env: Environment, tiles: Conv2dTiles | No
     """The accelerator schedule of ``op`` with ``tiles`` (default: :func:`default_tiles`)."""
     tiles = tiles or default_tiles(op, env)
     res, conv = op.res, op.conv
+    out_blocks, out_h, out_w = res.shape[-5:-2]  # per group when grouped
     for name, total, tile in (
-        ("output-channel blocks", res.shape[1], tiles.oc_blocks),
-        ("rows", res.shape[2], tiles.rows),
-        ("columns", res.shape[3], tiles.cols),
-        ("input-channel blocks", op.data.shape[1], tiles.ic_blocks),
+        ("output-channel blocks", out_blocks, tiles.oc_blocks),
+        ("rows", out_h, tiles.rows),
+        ("columns", out_w, tiles.cols),
+        ("input-channel blocks", op.data.shape[1] // op.groups, tiles.ic_blocks),
     ):
         if total % tile:
             raise ScheduleError(f"conv2d tile of {tile} {name} does not divide {total}")
-    if (res.shape[1] // tiles.oc_blocks) % tiles.threads:
+    if (out_blocks // tiles.oc_blocks) % tiles.threads:
         raise ScheduleError(
-            f"conv2d: {res.shape[1] // tiles.oc_blocks} output-channel tiles cannot be shared "
+            f"conv2d: {out_blocks // tiles.oc_blocks} output-channel tiles cannot be shared "
             f"by {tiles.threads} virtual threads"
         )
+    if (out_h // tiles.rows) % tiles.row_threads:
+        raise ScheduleError(
+            f"conv2d: {out_h // tiles.rows} row tiles cannot be shared by {tiles.row_threads} "
+            "virtual threads"
+        )
     s = create_schedule(res.op)
-    b, oc, y, x, b_tns, oc_tns = s[res].op.axis
+    *lead, oc, y, x, b_tns, oc_tns = s[res].op.axis  # lead: batch, and group when grouped
     oc_out, oc_inn = s[res].split(oc, factor=tiles.oc_blocks)
     y_out, y_inn = s[res].split(y, factor=tiles.rows)
     x_out, x_inn = s[res].split(x, factor=tiles.cols)
-    s[res].reorder(b, oc_out, y_out, x_out, oc_inn, y_inn, x_inn, b_tns, oc_tns)
+    threads = []  # outermost, so that each thread's tokens enclose all its loops
+    if tiles.threads > 1:
+        oc_out, tx = s[res].split(oc_out, factor=tiles.threads)
+        threads.append(tx)
+    if tiles.row_threads > 1:
+        y_out, ty = s[res].split(y_out, factor=tiles.row_threads)
+        threads.append(ty)
+    s[res].reorder(*threads, *lead, oc_out, y_out, x_out, oc_inn, y_inn, x_inn, b_tns, oc_tns)
+    for axis in threads:
+        s[res].bind(axis, thread_axis("cthread"))
     acc_stages = [conv, *op.epilogue]
     for t in acc_stages:
         s[t].set_scope(env.acc_scope)
@@ -177,19 +212,15 @@ def schedule_conv2d_packed(op: Conv2d, env: Environment, tiles: Conv2dTiles | No
         s[op.bias_buf].compute_at(s[res], x_out)
         s[op.bias_buf].pragma(s[op.bias_buf].op.axis[0], env.dma_copy)
     s[res].pragma(x_inn, env.dma_copy)
-    n, o, i, j, bt, ot = s[conv].op.axis
+    *lead_c, o, i, j, bt, ot = s[conv].op.axis
     ic, dy, dx, ic_tns = s[conv].op.reduce_axis
     ic_out, ic_inn = s[conv].split(ic, factor=tiles.ic_blocks)
-    s[conv].reorder(ic_out, n, o, i, ic_inn, dy, dx, j, bt, ot, ic_tns)
+    s[conv].reorder(ic_out, *lead_c, o, i, ic_inn, dy, dx, j, bt, ot, ic_tns)
     for buf, scope in ((op.data_buf, env.inp_scope), (op.kernel_buf, env.wgt_scope)):
         s[buf].set_scope(scope)
         s[buf].compute_at(s[conv], ic_out)
         s[buf].pragma(s[buf].op.axis[0], env.dma_copy)
     s[conv].tensorize(bt, env.gemm)
-    if tiles.threads > 1:
-        _, tx = s[res].split(oc_out, factor=tiles.threads)
-        s[res].reorder(tx, b)
-        s[res].bind(tx, thread_axis("cthread"))
     return s
 
 

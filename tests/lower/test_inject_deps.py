@@ -5,8 +5,10 @@ modules, checked as the sequence of (call, from, to) in program order and by cou
 from collections import Counter
 
 import pytest
-from pass_helpers import TUTORIAL_SCHEDULES, args, calls, lowered, value
+from pass_helpers import ENV, TUTORIAL_SCHEDULES, args, calls, lowered, value
 
+from accel import te
+from accel.errors import LoweringError
 from accel.lower import coproc, ir
 
 PUSH, POP = coproc.DEP_PUSH, coproc.DEP_POP
@@ -136,3 +138,28 @@ def test_blocked_matmul_token_counts():
         (COMPUTE, STORE): 4,
         (STORE, COMPUTE): 4 + 1,
     }
+
+
+def test_a_virtual_thread_inside_a_loop_is_refused():
+    # Each thread pops its own loop-carried token on every iteration, but a token primed before
+    # the loop would be pushed once for all of them: the program would deadlock, so it is
+    # refused with the fix.
+    shape = (1, 64, ENV.BATCH, ENV.BLOCK_OUT)
+    A = te.placeholder(shape, name="A", dtype=ENV.acc_dtype)
+    A_buf = te.compute(shape, lambda *i: A(*i), "A_buf")
+    B_buf = te.compute(shape, lambda *i: A_buf(*i) + 1, "B_buf")
+    C = te.compute(shape, lambda *i: B_buf(*i).astype(ENV.inp_dtype), "C")
+    s = te.create_schedule(C.op)
+    m_out, m_inn = s[C].split(s[C].op.axis[1], factor=8)
+    loop, thread = s[C].split(m_out, factor=2)  # the thread stays inside `loop`
+    s[C].bind(thread, te.thread_axis("cthread"))
+    for buf in (A_buf, B_buf):
+        s[buf].set_scope(ENV.acc_scope)
+        s[buf].compute_at(s[C], thread)
+    s[A_buf].pragma(s[A_buf].op.axis[0], ENV.dma_copy)
+    s[B_buf].pragma(s[B_buf].op.axis[0], ENV.alu)
+    s[C].pragma(m_inn, ENV.dma_copy)
+    with pytest.raises(LoweringError, match="virtual thread .* is inside loop .*reorder"):
+        lowered(s, [A, C], "inject_deps")
+    s[C].reorder(thread, loop)  # threads outermost: accepted
+    assert calls(lowered(s, [A, C], "inject_deps"), PUSH)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import accel
 from accel import te, topi
-from accel.errors import AllocationError, ArgumentError
+from accel.errors import AllocationError, ArgumentError, ScheduleError
 
 ENV = accel.get_env()
 B = ENV.BLOCK_IN  # 16 channels a block
@@ -79,14 +79,34 @@ def test_random_convolutions_and_tilings(hw, ci, co, k, stride, pad, data):
     divisors = lambda n: [d for d in range(1, n + 1) if n % d == 0]  # noqa: E731
     threads = data.draw(st.sampled_from([t for t in (1, 2, 4) if co % t == 0]))
     oc = data.draw(st.sampled_from(divisors(co // threads)))
+    rows = data.draw(st.sampled_from(divisors(out_h)))
+    row_threads = data.draw(st.sampled_from([t for t in (1, 2, 3) if (out_h // rows) % t == 0]))
     tiles = topi.Conv2dTiles(
         oc_blocks=oc,
-        rows=data.draw(st.sampled_from(divisors(out_h))),
+        rows=rows,
         cols=data.draw(st.sampled_from(divisors(out_w))),
         ic_blocks=data.draw(st.sampled_from(divisors(ci))),
         threads=threads,
+        row_threads=row_threads,
     )
     run(op, tiles, stride, pad, shift, seed=hw)
+
+
+@pytest.mark.parametrize(
+    "threads, row_threads", [(4, 1), (1, 2), (1, 4), (2, 2), (4, 2)], ids=lambda t: str(t)
+)
+def test_virtual_threads_along_channels_rows_and_both(threads, row_threads):
+    # 8 output-channel blocks in tiles of 2, 8 rows in tiles of 2: up to 4 x 4 thread slots.
+    op = declare(8, 32, 128, 3, 1, 1)
+    run(op, topi.Conv2dTiles(2, 2, 8, 1, threads, row_threads), 1, 1, seed=threads)
+
+
+def test_thread_counts_that_do_not_divide_the_tiles_are_refused():
+    op = declare(8, 32, 128, 3, 1, 1)
+    with pytest.raises(ScheduleError, match="4 row tiles cannot be shared by 3 virtual threads"):
+        topi.schedule_conv2d_packed(op, ENV, topi.Conv2dTiles(2, 2, 8, 1, 1, 3))
+    with pytest.raises(ScheduleError, match="4 output-channel tiles cannot be shared by 3"):
+        topi.schedule_conv2d_packed(op, ENV, topi.Conv2dTiles(2, 2, 8, 1, 3, 1))
 
 
 def test_a_tile_that_overflows_the_accumulator_is_refused():

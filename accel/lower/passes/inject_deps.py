@@ -7,7 +7,8 @@ one module's scope is followed by another's (``from`` then ``to``), the end of t
 a token to ``to`` (``coproc_dep_push(from, to)``) and the start of the second pops it
 (``coproc_dep_pop(from, to)``): read-after-write on the way forward (load -> compute -> store),
 and write-after-read on the way back (compute -> load, store -> compute) so that a buffer is
-not overwritten while it is still being read.
+not overwritten while it is still being read. Virtual-thread loops are transparent here (each
+thread gets its own copies of the calls later), so they must enclose every other loop.
 
 A loop whose body ends in a different module than it starts gets a loop-carried pair: the end
 of an iteration pushes to the start of the next. Its first pop then needs a token from before
@@ -89,6 +90,7 @@ class _Planner:
             # Threads are planned as one; inject_vthread then gives each its own tokens.
             return self.visit(s.body)
         if isinstance(s, ir.For):
+            _refuse_inner_threads(s)
             inner = self.visit(s.body)
             if inner is None:
                 return None
@@ -146,6 +148,17 @@ class _Planner:
         if coproc.is_stage(new):  # keep the calls inside the module's scope
             return coproc.in_stage(new.value, ir.seq(*before, new.body, *after))
         return ir.seq(*before, new, *after)
+
+
+def _refuse_inner_threads(loop: ir.For) -> None:
+    """Virtual threads must enclose the loops they share tokens across: a loop around a thread
+    loop would prime its loop-carried queues once where every thread pops its own token."""
+    for inner in ir.walk_stmt(loop.body):
+        if isinstance(inner, ir.For) and inner.kind == "vthread":
+            raise LoweringError(
+                f"virtual thread {inner.var.name} is inside loop {loop.var.name}: move the "
+                "cthread axes outside every other loop (reorder them first)"
+            )
 
 
 def _with_body(s, body: ir.Stmt) -> ir.Stmt:

@@ -1,0 +1,251 @@
+"""Transposed 2-D convolution on packed tensors (the strided upsampling of DCGAN's generator).
+
+With weights ``w`` in OIHW order (PyTorch's ``ConvTranspose2d`` weight ``(I, O, KH, KW)`` with its
+first two axes swapped), stride ``s`` and padding ``p``::
+
+    out[n, o, y, x] = sum over i, iy, ix, kh, kw with y = iy*s - p + kh, x = ix*s - p + kw
+                      of data[n, i, iy, ix] * w[o, i, kh, kw]
+
+and ``out`` is ``(H - 1)*s - 2p + KH`` high. Instead of convolving a zero-stuffed input (three in
+four products wasted at stride 2), each output phase ``(y mod s, x mod s)`` is an ordinary
+stride-1 convolution of the input with a ``KH/s x KW/s`` slice of the kernel. The phases are axes
+of every stage, so the result has the layout ``(N/BATCH, O/BLOCK_OUT, OH/s, s, OW/s, s, BATCH,
+BLOCK_OUT)``: the same memory as the packed ``(N/BATCH, O/BLOCK_OUT, OH, OW, BATCH, BLOCK_OUT)``,
+which a reshape gives back. ``pack_kernel_transpose`` cuts and flips the kernel into the phase
+slices on the host, once, like any weight packing.
+
+Supported: square kernels whose size is a multiple of the stride, and strides and paddings for
+which the input row a phase starts at is affine in the phase (stride 2 with any padding, or any
+stride with padding a multiple of it). Other cases raise ``NotImplementedError`` saying which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from accel.env import Environment
+from accel.errors import AllocationError, ScheduleError
+from accel.te import Tensor, compute, const, create_schedule, if_then_else, reduce_axis, thread_axis
+from accel.te import all as te_all
+from accel.te import sum as te_sum
+from accel.topi.conv2d import Conv2dTiles, _divisors, requantize
+from accel.topi.packing import pack_kernel
+
+
+@dataclass
+class Conv2dTranspose:
+    """The stages of one transposed convolution (``res`` is the output)."""
+
+    data: Tensor
+    kernel: Tensor
+    bias: Tensor | None
+    data_buf: Tensor
+    kernel_buf: Tensor
+    bias_buf: Tensor | None
+    conv: Tensor
+    epilogue: list[Tensor]
+    res: Tensor
+    stride: int
+
+    @property
+    def args(self) -> list[Tensor]:
+        inputs = [self.data, self.kernel] + ([self.bias] if self.bias is not None else [])
+        return [*inputs, self.res]
+
+
+def _phase_start(stride: int, padding: int) -> tuple[int, int]:
+    """``(q0, q1)`` with ``(phase + padding) // stride == q0 + q1 * phase`` for every phase."""
+    q = [(ph + padding) // stride for ph in range(stride)]
+    q1 = q[1] - q[0] if stride > 1 else 0
+    if any(v != q[0] + q1 * ph for ph, v in enumerate(q)):
+        raise NotImplementedError(
+            f"conv2d_transpose_packed: with stride {stride} and padding {padding} the phases "
+            f"start at input rows {q}, which is not affine in the phase; supported are stride 2 "
+            "and paddings that are a multiple of the stride"
+        )
+    return q[0], q1
+
+
+def _check(kernel_size: int, stride: int, padding: int) -> int:
+    if kernel_size % stride:
+        raise NotImplementedError(
+            f"conv2d_transpose_packed: kernel size {kernel_size} is not a multiple of stride "
+            f"{stride}, so the phases would need kernels of different sizes"
+        )
+    if (2 * padding) % stride:
+        raise NotImplementedError(
+            f"conv2d_transpose_packed: padding {padding} with stride {stride} gives an output "
+            "size that is not a multiple of the stride"
+        )
+    _phase_start(stride, padding)
+    return kernel_size // stride
+
+
+def pack_kernel_transpose(w: np.ndarray, env: Environment, stride: int, padding: int) -> np.ndarray:
+    """OIHW weights of a transposed convolution as the phase slices ``(O/BLOCK_OUT, I/BLOCK_IN,
+    s, s, KH/s, KW/s, BLOCK_OUT, BLOCK_IN)`` that ``conv2d_transpose_packed`` reads."""
+    _o, _i, kh, kw = w.shape
+    if kh != kw:
+        raise NotImplementedError(f"conv2d_transpose_packed: kernel {kh}x{kw} is not square")
+    taps = _check(kh, stride, padding)
+    packed = pack_kernel(w, env)  # (ob, ib, kh, kw, bo, bi)
+    # Phase ph uses kernel rows r(ph) + s*a for a = taps-1 .. 0 (reversed, so that the
+    # input row index grows with the tap index, see conv2d_transpose_packed).
+    rows = np.array(
+        [
+            [(ph + padding) % stride + stride * (taps - 1 - a) for a in range(taps)]
+            for ph in range(stride)
+        ]
+    )  # rows[phase, tap]
+    sliced = packed[:, :, rows[:, None, :, None], rows[None, :, None, :]]
+    return np.ascontiguousarray(sliced)
+
+
+def conv2d_transpose_packed(
+    data: Tensor,
+    kernel: Tensor,
+    env: Environment,
+    stride: int = 2,
+    padding: int = 0,
+    shift: int = 8,
+    clip: tuple[int, int] = (0, 127),
+    bias: Tensor | None = None,
+) -> Conv2dTranspose:
+    """Declare the transposed convolution of packed ``data`` by the phase-sliced ``kernel``
+    (see :func:`pack_kernel_transpose`) and its requantizing epilogue."""
+    nb, cb, h, w, bb, bi = data.shape
+    ob, icb, s1, s2, taps, taps2, bo, bi2 = kernel.shape
+    if (cb, bi) != (icb, bi2) or (bb, bi, bo) != (env.BATCH, env.BLOCK_IN, env.BLOCK_OUT):
+        raise ScheduleError(
+            f"conv2d_transpose_packed: data {data.shape} and kernel {kernel.shape} are not "
+            f"packed for BATCH {env.BATCH}, BLOCK_IN {env.BLOCK_IN}, BLOCK_OUT {env.BLOCK_OUT}"
+        )
+    if (s1, s2) != (stride, stride) or taps != taps2:
+        raise ScheduleError(
+            f"conv2d_transpose_packed: kernel {kernel.shape} is not cut into {stride}x{stride} "
+            "phases of square slices; pack it with pack_kernel_transpose"
+        )
+    _check(taps * stride, stride, padding)
+    q0, q1 = _phase_start(stride, padding)
+    out_h = (h - 1) * stride - 2 * padding + taps * stride
+    out_w = (w - 1) * stride - 2 * padding + taps * stride
+    if out_h <= 0 or out_w <= 0:
+        raise ScheduleError(f"conv2d_transpose_packed: the output would be {out_h}x{out_w}")
+    # Output row Y*s + ph reads input rows Y + q(ph) - (taps-1) + a, a = 0 .. taps-1; the padded
+    # input is shifted by taps-1 rows so that every index is non-negative.
+    lo = taps - 1
+    hp = max(h + lo, out_h // stride + q0 + q1 * (stride - 1) + taps - 1)
+    wp = max(w + lo, out_w // stride + q0 + q1 * (stride - 1) + taps - 1)
+    data_buf = compute(
+        (nb, cb, hp, wp, bb, bi),
+        lambda n, c, i, j, x, y: if_then_else(
+            te_all(i >= lo, i < h + lo, j >= lo, j < w + lo),
+            data[n, c, i - lo, j - lo, x, y],
+            const(0, env.inp_dtype),
+        ),
+        name="data_buf",
+    )
+    kernel_buf = compute(kernel.shape, lambda *i: kernel(*i), name="kernel_buf")
+    ic = reduce_axis((0, cb), name="ic")
+    ic_tns = reduce_axis((0, env.BLOCK_IN), name="ic_tns")
+    dy = reduce_axis((0, taps), name="dy")
+    dx = reduce_axis((0, taps), name="dx")
+    out_shape = (nb, ob, out_h // stride, stride, out_w // stride, stride, env.BATCH, bo)
+    conv = compute(
+        out_shape,
+        lambda n, o, i, ph, j, pw, x, y: te_sum(
+            data_buf[n, ic, i + q0 + q1 * ph + dy, j + q0 + q1 * pw + dx, x, ic_tns].astype(
+                env.acc_dtype
+            )
+            * kernel_buf[o, ic, ph, pw, dy, dx, y, ic_tns].astype(env.acc_dtype),
+            axis=[ic, dy, dx, ic_tns],
+        ),
+        name="conv",
+    )
+    stages, bias_buf, res = requantize(
+        conv, env, shift, clip, bias, lambda n, o, i, ph, j, pw, x, y: (o, x, y)
+    )
+    return Conv2dTranspose(
+        data, kernel, bias, data_buf, kernel_buf, bias_buf, conv, stages, res, stride
+    )
+
+
+def default_transpose_tiles(op: Conv2dTranspose, env: Environment, threads: int = 2) -> Conv2dTiles:
+    """Whole output rows (rows count phase rows: a tile of ``rows`` holds ``rows * stride``
+    output rows), as many as fit, two to eight output-channel blocks, one input block a step."""
+    _nb, ob, rows_total, s, cols_total, _s, _b, _o = op.res.shape
+    taps = op.kernel.shape[4]
+    threads = threads if ob % threads == 0 and ob >= threads else 1
+    oc = max(d for d in _divisors(ob // threads) if d <= 8)
+    acc_tiles = env.ACC_BUFF_DEPTH // threads - oc
+    inp_tiles = env.INP_BUFF_DEPTH // threads
+    wgt_tiles = env.WGT_BUFF_DEPTH // threads
+    if oc * s * s * taps * taps > wgt_tiles:
+        oc = max(d for d in _divisors(oc) if d * s * s * taps * taps <= wgt_tiles)
+    for rows in sorted(_divisors(rows_total), reverse=True):
+        in_rows, in_cols = (
+            rows + s + taps,
+            cols_total + s + taps,
+        )  # bounds: phases start <= s-1 apart
+        if oc * rows * s * cols_total * s <= acc_tiles and in_rows * in_cols <= inp_tiles:
+            return Conv2dTiles(oc, rows, cols_total, 1, threads)
+    raise AllocationError(
+        f"conv2d_transpose {op.res.shape}: no row tile of whole rows fits the SRAMs"
+    )
+
+
+def schedule_conv2d_transpose_packed(
+    op: Conv2dTranspose, env: Environment, tiles: Conv2dTiles | None = None
+):
+    """The accelerator schedule of ``op``: tiles of output-channel blocks and phase rows and
+    columns (each holding all ``s x s`` phases, so the stores write whole output rows),
+    input-channel blocks streamed through, virtual threads along output channels, the epilogue
+    on the ALU."""
+    tiles = tiles or default_transpose_tiles(op, env)
+    res, conv = op.res, op.conv
+    _nb, ob, rows_total, _s, cols_total, _s2, _b, _o = res.shape
+    for name, total, tile in (
+        ("output-channel blocks", ob, tiles.oc_blocks),
+        ("phase rows", rows_total, tiles.rows),
+        ("phase columns", cols_total, tiles.cols),
+        ("input-channel blocks", op.data.shape[1], tiles.ic_blocks),
+    ):
+        if total % tile:
+            raise ScheduleError(f"conv2d_transpose tile of {tile} {name} does not divide {total}")
+    if (ob // tiles.oc_blocks) % tiles.threads:
+        raise ScheduleError(
+            f"conv2d_transpose: {ob // tiles.oc_blocks} output-channel tiles cannot be shared "
+            f"by {tiles.threads} virtual threads"
+        )
+    s = create_schedule(res.op)
+    b, oc, y, ph, x, pw, b_tns, oc_tns = s[res].op.axis
+    oc_out, oc_inn = s[res].split(oc, factor=tiles.oc_blocks)
+    y_out, y_inn = s[res].split(y, factor=tiles.rows)
+    x_out, x_inn = s[res].split(x, factor=tiles.cols)
+    s[res].reorder(b, oc_out, y_out, x_out, oc_inn, y_inn, ph, x_inn, pw, b_tns, oc_tns)
+    for t in (conv, *op.epilogue):
+        s[t].set_scope(env.acc_scope)
+        s[t].compute_at(s[res], x_out)
+    for t in op.epilogue:
+        s[t].pragma(s[t].op.axis[0], env.alu)
+    if op.bias_buf is not None:
+        s[op.bias_buf].set_scope(env.acc_scope)
+        s[op.bias_buf].compute_at(s[res], x_out)
+        s[op.bias_buf].pragma(s[op.bias_buf].op.axis[0], env.dma_copy)
+    s[res].pragma(oc_inn, env.dma_copy)
+    n, o, i, ph, j, pw, bt, ot = s[conv].op.axis
+    ic, dy, dx, ic_tns = s[conv].op.reduce_axis
+    ic_out, ic_inn = s[conv].split(ic, factor=tiles.ic_blocks)
+    s[conv].reorder(ic_out, n, o, ph, pw, ic_inn, dy, dx, i, j, bt, ot, ic_tns)
+    for buf, scope in ((op.data_buf, env.inp_scope), (op.kernel_buf, env.wgt_scope)):
+        s[buf].set_scope(scope)
+        s[buf].compute_at(s[conv], ic_out)
+        s[buf].pragma(s[buf].op.axis[0], env.dma_copy)
+    s[conv].tensorize(bt, env.gemm)
+    if tiles.threads > 1:
+        _, tx = s[res].split(oc_out, factor=tiles.threads)
+        s[res].reorder(tx, b)
+        s[res].bind(tx, thread_axis("cthread"))
+    return s
