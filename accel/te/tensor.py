@@ -303,6 +303,10 @@ def _axis_names(fcompute: Callable[..., Any], ndim: int, name: str) -> list[str]
     if any(p.kind == p.VAR_POSITIONAL for p in params):
         return [f"i{d}" for d in range(ndim)] if ndim > 1 else ["i"]
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) > ndim:  # parameters with defaults beyond the axes bind closure values
+        extra = positional[ndim:]
+        if all(p.default is not p.empty for p in extra):
+            positional = positional[:ndim]
     if len(positional) != ndim:
         raise ExprError(
             f"compute {name}: the function takes {len(positional)} arguments but the shape has "

@@ -46,3 +46,12 @@ def test_thread_axis():
     assert t.kind == "thread" and t.thread_tag == "cthread"
     with pytest.raises(ExprError):
         te.thread_axis()
+
+
+def test_parameters_with_defaults_after_the_axes_bind_closure_values():
+    A = te.placeholder((4, 8), "int32", "A")
+    stages = [te.compute((4, 8), lambda i, j, c=c: A[i, j] + c, f"B{c}") for c in (1, 2)]
+    assert [s.op.axis[1].var.name for s in stages] == ["j", "j"]
+    assert [s.op.body.b.value for s in stages] == [1, 2]  # each stage kept its own constant
+    with pytest.raises(ExprError, match="takes 3 arguments but the shape has 2"):
+        te.compute((4, 8), lambda i, j, k: A[i, j], "C")  # no default: still an error
