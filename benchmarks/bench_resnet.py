@@ -1,9 +1,11 @@
-"""Every ResNet-18 convolution on the simulated accelerator, with one and with two virtual threads.
+"""Every ResNet-18 convolution on the simulated accelerator, with 1, 2 and 2x2 virtual threads.
 
 For each layer (with the bias / >> 8 / clip epilogue and the default tiles of
 ``accel.topi.default_tiles``) it prints the simulated cycles, the GEMM utilization (useful GEMM
-cycles / total cycles), the time at the configuration's clock, and the host time to build and to
-simulate. Results are checked against numpy before anything is printed. Host times are medians
+cycles / total cycles), the bound on that utilization set by the epilogue (GEMM and ALU share
+the compute module, so utilization <= GEMM cycles / (GEMM cycles + ALU cycles)), the time at
+the configuration's clock, and the host time to build and to simulate. Results are checked
+against numpy before anything is printed. Host times are medians
 of ``--repeat`` runs. Run: ``python benchmarks/bench_resnet.py``.
 """
 
@@ -50,7 +52,8 @@ def main() -> None:
     B = env.BLOCK_IN
     rng = np.random.default_rng(0)
     print(
-        f"{'layer':<24}{'threads':>8}{'cycles':>10}{'util':>8}{'us @' + str(env.CLOCK_MHZ):>10}"
+        f"{'layer':<24}{'threads':>8}{'cycles':>10}{'util':>8}{'bound':>8}"
+        f"{'us @' + str(env.CLOCK_MHZ):>10}"
         f"{'build ms':>10}{'sim ms':>9}"
     )
     total = 0.0
@@ -66,8 +69,8 @@ def main() -> None:
         arrays = [topi.pack_nchw(x, env), topi.pack_kernel(w, env), b.reshape(co // B, 1, B)]
         expected = reference(x, w, b, stride, pad)
         name = f"{hw}x{hw} {ci}->{co} {k}x{k} s{stride}"
-        for threads in (1, 2):
-            tiles = topi.default_tiles(op, env, threads)
+        for threads, row_threads in ((1, 1), (2, 1), (2, 2)):
+            tiles = topi.default_tiles(op, env, threads, row_threads)
 
             def build(tiles=tiles, op=op):
                 return accel.build(topi.schedule_conv2d_packed(op, env, tiles), op.args)
@@ -81,9 +84,11 @@ def main() -> None:
             build_s = median_s(build, repeat)
             sim_s = median_s(lambda f=f, out=out, arrays=arrays: f(*arrays, out), repeat)
             total += sim_s
-            cycles = stats["cycles"]
+            cycles, gemm = stats["cycles"], stats["gemm_useful_cycles"]
+            bound = gemm / (gemm + env.ALU_CYCLES_PER_VECTOR * stats["alu_counter"])
+            label = f"{tiles.threads}x{tiles.row_threads}"
             print(
-                f"{name:<24}{threads:>8}{cycles:>10}{stats['gemm_useful_cycles'] / cycles:>8.1%}"
+                f"{name:<24}{label:>8}{cycles:>10}{gemm / cycles:>8.1%}{bound:>8.1%}"
                 f"{cycles / env.CLOCK_MHZ:>10.0f}{1e3 * build_s:>10.1f}{1e3 * sim_s:>9.1f}"
             )
     print(f"whole table simulated in {total:.2f} s (one run of each layer and thread count)")

@@ -145,22 +145,47 @@ def requantize(
     return stages, bias_buf, res
 
 
-def default_tiles(op: Conv2d, env: Environment, threads: int = 2) -> Conv2dTiles:
-    """Tiles that fit the SRAMs with ``threads`` virtual threads: whole output rows, as many
-    rows as fit the accumulator, two to eight output-channel blocks, one input block a step."""
+def default_tiles(
+    op: Conv2d, env: Environment, threads: int = 2, row_threads: int = 1
+) -> Conv2dTiles:
+    """Tiles that fit the SRAMs with ``threads`` virtual threads along output channels and
+    ``row_threads`` along rows (each thread holds its own tiles; a count that does not divide
+    the work falls back to 1): whole output rows, one input block a step, and of the
+    output-channel blocks (up to 8) and rows that fit, those that load the fewest bytes."""
     ob, out_h, out_w = op.res.shape[-5:-2]  # per group when grouped
+    icb = op.kernel.shape[-5]
     kh, kw = op.kernel.shape[-4:-2]
     stride = op.stride
-    threads = threads if ob % threads == 0 and ob >= threads else 1
-    oc = max(d for d in _divisors(ob // threads) if d <= 8)
-    acc_tiles = env.ACC_BUFF_DEPTH // threads - oc  # the bias tile, if any
-    inp_tiles = env.INP_BUFF_DEPTH // threads
-    for rows in sorted(_divisors(out_h), reverse=True):
-        in_rows = (rows - 1) * stride + kh
-        in_cols = (out_w - 1) * stride + kw
-        if oc * rows * out_w <= acc_tiles and in_rows * in_cols <= inp_tiles:
-            return Conv2dTiles(oc, rows, out_w, 1, threads)
-    raise AllocationError(f"conv2d {op.res.shape}: no row tile of whole rows fits the SRAMs")
+    threads = threads if ob % threads == 0 else 1
+    in_cols = (out_w - 1) * stride + kw
+    inp_bytes = env.BATCH * env.BLOCK_IN * env.INP_WIDTH // 8
+    wgt_bytes = env.BLOCK_OUT * env.BLOCK_IN * env.WGT_WIDTH // 8
+
+    def loaded_bytes(oc: int, rows: int) -> int:
+        tiles = (ob // oc) * (out_h // rows) * icb  # output tiles x input steps
+        return tiles * (
+            (((rows - 1) * stride + kh) * in_cols) * inp_bytes + oc * kh * kw * wgt_bytes
+        )
+
+    for rt in (row_threads, 1):
+        slots = threads * rt
+        fitting = [
+            (oc, rows)
+            for oc in _divisors(ob // threads)
+            for rows in _divisors(out_h)
+            if oc <= 8
+            and (out_h // rows) % rt == 0
+            and oc * rows * out_w + oc <= env.ACC_BUFF_DEPTH // slots  # + the bias tiles
+            and ((rows - 1) * stride + kh) * in_cols <= env.INP_BUFF_DEPTH // slots
+            and oc * kh * kw <= env.WGT_BUFF_DEPTH // slots
+        ]
+        if fitting:
+            oc, rows = min(fitting, key=lambda t: (loaded_bytes(*t), -t[0] * t[1]))
+            return Conv2dTiles(oc, rows, out_w, 1, threads, rt)
+    raise AllocationError(
+        f"conv2d {op.res.shape}: no tile of whole rows fits the SRAMs with {threads} virtual "
+        "threads"
+    )
 
 
 def schedule_conv2d_packed(op: Conv2d, env: Environment, tiles: Conv2dTiles | None = None):
