@@ -10,19 +10,33 @@ from accel.topi.conv2d_transpose import (
 from accel.topi.group_conv2d import group_conv2d_packed
 from accel.topi.packing import pack_kernel, pack_nchw, unpack_nchw
 from accel.topi.resnet import RESNET18_CONV2D
+from accel.topi.vector import (
+    VectorTiles,
+    add_packed,
+    default_vector_tiles,
+    max_pool2d_packed,
+    relu_packed,
+    schedule_vector_packed,
+)
 
 __all__ = [
     "RESNET18_CONV2D",
     "Conv2dTiles",
+    "VectorTiles",
+    "add_packed",
     "conv2d_packed",
     "conv2d_transpose_packed",
     "default_tiles",
     "default_transpose_tiles",
+    "default_vector_tiles",
     "group_conv2d_packed",
+    "max_pool2d_packed",
     "pack_kernel",
     "pack_kernel_transpose",
     "pack_nchw",
+    "relu_packed",
     "schedule_conv2d_packed",
     "schedule_conv2d_transpose_packed",
+    "schedule_vector_packed",
     "unpack_nchw",
 ]
