@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from accel.errors import LoweringError
+from accel.errors import LoweringError, ScheduleError
 from accel.lower.arith import INF, affine, const_bounds, simplify
 from accel.schedule.schedule import Schedule
 from accel.schedule.stage import INLINE, ROOT, Split, Stage
@@ -110,6 +110,12 @@ def _attached_region(sch: Schedule, stage: Stage, sb: StageBounds, bounds: Bound
     which must be attached at the same loop (all of its loops then vary).
     """
     target = stage.attach_stage
+    if stage.attach_ivar not in target.leaf_iter_vars:
+        raise ScheduleError(
+            f"stage {stage.name} is computed at {target.name}.{stage.attach_ivar.name}, which was "
+            "split or fused afterwards and is no longer a loop; split first, then compute_at one "
+            "of the parts"
+        )
     consumers = sch.consumers(stage)
     if target in consumers:
         for other in consumers:

@@ -7,6 +7,16 @@ from accel.topi.conv2d_transpose import (
     pack_kernel_transpose,
     schedule_conv2d_transpose_packed,
 )
+from accel.topi.dense import (
+    DenseTiles,
+    default_dense_tiles,
+    dense_packed,
+    pack_dense_bias,
+    pack_dense_data,
+    pack_dense_weight,
+    schedule_dense_packed,
+    unpack_dense,
+)
 from accel.topi.group_conv2d import group_conv2d_packed
 from accel.topi.packing import pack_kernel, pack_nchw, unpack_nchw
 from accel.topi.resnet import RESNET18_CONV2D
@@ -20,23 +30,31 @@ from accel.topi.vector import (
 )
 
 __all__ = [
-    "RESNET18_CONV2D",
     "Conv2dTiles",
+    "DenseTiles",
+    "RESNET18_CONV2D",
     "VectorTiles",
     "add_packed",
     "conv2d_packed",
     "conv2d_transpose_packed",
+    "default_dense_tiles",
     "default_tiles",
     "default_transpose_tiles",
     "default_vector_tiles",
+    "dense_packed",
     "group_conv2d_packed",
     "max_pool2d_packed",
+    "pack_dense_bias",
+    "pack_dense_data",
+    "pack_dense_weight",
     "pack_kernel",
     "pack_kernel_transpose",
     "pack_nchw",
     "relu_packed",
     "schedule_conv2d_packed",
     "schedule_conv2d_transpose_packed",
+    "schedule_dense_packed",
     "schedule_vector_packed",
+    "unpack_dense",
     "unpack_nchw",
 ]

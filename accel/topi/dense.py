@@ -27,7 +27,7 @@ from accel.te import Tensor, compute, create_schedule, reduce_axis, thread_axis
 from accel.te import max as te_max
 from accel.te import min as te_min
 from accel.te import sum as te_sum
-from accel.topi.packing import _blocks
+from accel.topi.packing import channel_blocks
 
 
 @dataclass
@@ -228,7 +228,10 @@ def pack_dense_data(x: np.ndarray, env: Environment) -> np.ndarray:
     """(N, I) activations in the packed data layout; raises ArgumentError unless N and I are
     multiples of BATCH and BLOCK_IN."""
     n, i = x.shape
-    nb, ib = _blocks(n, env.BATCH, "batch"), _blocks(i, env.BLOCK_IN, "input channels")
+    nb, ib = (
+        channel_blocks(n, env.BATCH, "batch"),
+        channel_blocks(i, env.BLOCK_IN, "input channels"),
+    )
     return np.ascontiguousarray(x.reshape(nb, env.BATCH, ib, env.BLOCK_IN).transpose(0, 2, 1, 3))
 
 
@@ -236,8 +239,8 @@ def pack_dense_weight(w: np.ndarray, env: Environment) -> np.ndarray:
     """(O, I) weights in the packed weight layout; raises ArgumentError unless O and I are
     multiples of BLOCK_OUT and BLOCK_IN."""
     o, i = w.shape
-    ob = _blocks(o, env.BLOCK_OUT, "output channels")
-    ib = _blocks(i, env.BLOCK_IN, "input channels")
+    ob = channel_blocks(o, env.BLOCK_OUT, "output channels")
+    ib = channel_blocks(i, env.BLOCK_IN, "input channels")
     return np.ascontiguousarray(
         w.reshape(ob, env.BLOCK_OUT, ib, env.BLOCK_IN).transpose(0, 2, 1, 3)
     )
@@ -246,7 +249,7 @@ def pack_dense_weight(w: np.ndarray, env: Environment) -> np.ndarray:
 def pack_dense_bias(b: np.ndarray, env: Environment) -> np.ndarray:
     """A per-channel (O,) int32 bias in the packed bias layout, the same for every batch lane;
     raises ArgumentError unless O is a multiple of BLOCK_OUT."""
-    ob = _blocks(b.shape[0], env.BLOCK_OUT, "output channels")
+    ob = channel_blocks(b.shape[0], env.BLOCK_OUT, "output channels")
     lanes = np.broadcast_to(b.reshape(ob, 1, env.BLOCK_OUT), (ob, env.BATCH, env.BLOCK_OUT))
     return np.ascontiguousarray(lanes)
 

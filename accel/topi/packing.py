@@ -13,7 +13,8 @@ from accel.env import Environment
 from accel.errors import ArgumentError
 
 
-def _blocks(n: int, block: int, what: str) -> int:
+def channel_blocks(n: int, block: int, what: str) -> int:
+    """How many blocks of ``block`` make ``n`` (named ``what`` in the error if they do not)."""
     if n % block:
         raise ArgumentError(f"{what} = {n} is not a multiple of {block}; pad it before packing")
     return n // block
@@ -22,7 +23,7 @@ def _blocks(n: int, block: int, what: str) -> int:
 def pack_nchw(x: np.ndarray, env: Environment) -> np.ndarray:
     """NCHW activations in the packed activation layout."""
     n, c, h, w = x.shape
-    nb, cb = _blocks(n, env.BATCH, "batch"), _blocks(c, env.BLOCK_IN, "channels")
+    nb, cb = channel_blocks(n, env.BATCH, "batch"), channel_blocks(c, env.BLOCK_IN, "channels")
     return np.ascontiguousarray(
         x.reshape(nb, env.BATCH, cb, env.BLOCK_IN, h, w).transpose(0, 2, 4, 5, 1, 3)
     )
@@ -38,8 +39,8 @@ def pack_kernel(w: np.ndarray, env: Environment) -> np.ndarray:
     """OIHW weights in the packed weight layout."""
     o, i, kh, kw = w.shape
     ob, ib = (
-        _blocks(o, env.BLOCK_OUT, "output channels"),
-        _blocks(i, env.BLOCK_IN, "input channels"),
+        channel_blocks(o, env.BLOCK_OUT, "output channels"),
+        channel_blocks(i, env.BLOCK_IN, "input channels"),
     )
     return np.ascontiguousarray(
         w.reshape(ob, env.BLOCK_OUT, ib, env.BLOCK_IN, kh, kw).transpose(0, 2, 4, 5, 1, 3)

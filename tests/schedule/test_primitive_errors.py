@@ -214,3 +214,13 @@ def test_tensorize_needs_an_intrinsic():
     s = te.create_schedule(C.op)
     with pytest.raises(ScheduleError, match="expected a tensor intrinsic"):
         s[C].tensorize(C.op.axis[0], "gemm")
+
+
+def test_splitting_the_loop_a_stage_is_computed_at():
+    A, B, C, r = matmul()
+    D = te.compute(C.shape, lambda i, j: C[i, j] + 1, "D")
+    s = te.create_schedule(D.op)
+    s[C].compute_at(s[D], D.op.axis[0])
+    s[D].split(D.op.axis[0], factor=2)
+    with pytest.raises(ScheduleError, match=r"stage C is computed at D.i, which was split"):
+        accel.lower(s, [A, B, D])
