@@ -149,14 +149,16 @@ def default_tiles(
     op: Conv2d, env: Environment, threads: int = 2, row_threads: int = 1
 ) -> Conv2dTiles:
     """Tiles that fit the SRAMs with ``threads`` virtual threads along output channels and
-    ``row_threads`` along rows (each thread holds its own tiles; a count that does not divide
-    the work falls back to 1): whole output rows, one input block a step, and of the
+    ``row_threads`` along rows (each thread holds its own tiles; channel threads that do not
+    divide the output-channel blocks move to rows, row threads that do not divide the rows
+    fall back to 1): whole output rows, one input block a step, and of the
     output-channel blocks (up to 8) and rows that fit, those that load the fewest bytes."""
     ob, out_h, out_w = op.res.shape[-5:-2]  # per group when grouped
     icb = op.kernel.shape[-5]
     kh, kw = op.kernel.shape[-4:-2]
     stride = op.stride
-    threads = threads if ob % threads == 0 else 1
+    if ob % threads:  # too few output-channel tiles: the threads go along rows instead
+        threads, row_threads = 1, max(row_threads, threads)
     in_cols = (out_w - 1) * stride + kw
     inp_bytes = env.BATCH * env.BLOCK_IN * env.INP_WIDTH // 8
     wgt_bytes = env.BLOCK_OUT * env.BLOCK_IN * env.WGT_WIDTH // 8
