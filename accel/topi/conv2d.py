@@ -19,6 +19,7 @@ from accel.te import all as te_all
 from accel.te import max as te_max
 from accel.te import min as te_min
 from accel.te import sum as te_sum
+from accel.topi.tiling import divisors
 
 
 @dataclass
@@ -173,8 +174,8 @@ def default_tiles(
         slots = threads * rt
         fitting = [
             (oc, rows)
-            for oc in _divisors(ob // threads)
-            for rows in _divisors(out_h)
+            for oc in divisors(ob // threads)
+            for rows in divisors(out_h)
             if oc <= 8
             and (out_h // rows) % rt == 0
             and oc * rows * out_w + oc <= env.ACC_BUFF_DEPTH // slots  # + the bias tiles
@@ -195,61 +196,79 @@ def schedule_conv2d_packed(op: Conv2d, env: Environment, tiles: Conv2dTiles | No
     tiles = tiles or default_tiles(op, env)
     res, conv = op.res, op.conv
     out_blocks, out_h, out_w = res.shape[-5:-2]  # per group when grouped
-    for name, total, tile in (
-        ("output-channel blocks", out_blocks, tiles.oc_blocks),
-        ("rows", out_h, tiles.rows),
-        ("columns", out_w, tiles.cols),
-        ("input-channel blocks", op.data.shape[1] // op.groups, tiles.ic_blocks),
-    ):
-        if total % tile:
-            raise ScheduleError(f"conv2d tile of {tile} {name} does not divide {total}")
-    if (out_blocks // tiles.oc_blocks) % tiles.threads:
-        raise ScheduleError(
-            f"conv2d: {out_blocks // tiles.oc_blocks} output-channel tiles cannot be shared "
-            f"by {tiles.threads} virtual threads"
-        )
-    if (out_h // tiles.rows) % tiles.row_threads:
-        raise ScheduleError(
-            f"conv2d: {out_h // tiles.rows} row tiles cannot be shared by {tiles.row_threads} "
-            "virtual threads"
-        )
+    in_blocks = op.data.shape[1] // op.groups
+    check_tiles("conv2d", tiles, out_blocks, out_h, out_w, in_blocks)
     s = create_schedule(res.op)
     *lead, oc, y, x, b_tns, oc_tns = s[res].op.axis  # lead: batch, and group when grouped
     oc_out, oc_inn = s[res].split(oc, factor=tiles.oc_blocks)
     y_out, y_inn = s[res].split(y, factor=tiles.rows)
     x_out, x_inn = s[res].split(x, factor=tiles.cols)
-    threads = []  # outermost, so that each thread's tokens enclose all its loops
-    if tiles.threads > 1:
-        oc_out, tx = s[res].split(oc_out, factor=tiles.threads)
-        threads.append(tx)
-    if tiles.row_threads > 1:
-        y_out, ty = s[res].split(y_out, factor=tiles.row_threads)
-        threads.append(ty)
+    threads, oc_out, y_out = split_threads(s[res], tiles, oc_out, y_out)
     s[res].reorder(*threads, *lead, oc_out, y_out, x_out, oc_inn, y_inn, x_inn, b_tns, oc_tns)
-    for axis in threads:
-        s[res].bind(axis, thread_axis("cthread"))
-    acc_stages = [conv, *op.epilogue]
-    for t in acc_stages:
-        s[t].set_scope(env.acc_scope)
-        s[t].compute_at(s[res], x_out)
-    for t in op.epilogue:
-        s[t].pragma(s[t].op.axis[0], env.alu)
-    if op.bias_buf is not None:
-        s[op.bias_buf].set_scope(env.acc_scope)
-        s[op.bias_buf].compute_at(s[res], x_out)
-        s[op.bias_buf].pragma(s[op.bias_buf].op.axis[0], env.dma_copy)
+    schedule_accumulator(s, op, env, x_out)
     s[res].pragma(x_inn, env.dma_copy)
     *lead_c, o, i, j, bt, ot = s[conv].op.axis
     ic, dy, dx, ic_tns = s[conv].op.reduce_axis
     ic_out, ic_inn = s[conv].split(ic, factor=tiles.ic_blocks)
     s[conv].reorder(ic_out, *lead_c, o, i, ic_inn, dy, dx, j, bt, ot, ic_tns)
-    for buf, scope in ((op.data_buf, env.inp_scope), (op.kernel_buf, env.wgt_scope)):
-        s[buf].set_scope(scope)
-        s[buf].compute_at(s[conv], ic_out)
-        s[buf].pragma(s[buf].op.axis[0], env.dma_copy)
+    schedule_inputs(s, op, env, ic_out)
     s[conv].tensorize(bt, env.gemm)
     return s
 
 
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+def check_tiles(what: str, tiles: Conv2dTiles, out_blocks, rows, cols, in_blocks) -> None:
+    """Refuse tiles that do not divide their axes or threads that cannot share the tiles."""
+    for name, total, tile in (
+        ("output-channel blocks", out_blocks, tiles.oc_blocks),
+        ("rows", rows, tiles.rows),
+        ("columns", cols, tiles.cols),
+        ("input-channel blocks", in_blocks, tiles.ic_blocks),
+    ):
+        if tile < 1 or total % tile:
+            raise ScheduleError(f"{what} tile of {tile} {name} does not divide {total}")
+    for name, count, threads in (
+        ("output-channel", out_blocks // tiles.oc_blocks, tiles.threads),
+        ("row", rows // tiles.rows, tiles.row_threads),
+    ):
+        if threads < 1 or count % threads:
+            raise ScheduleError(
+                f"{what}: {count} {name} tiles cannot be shared by {threads} virtual threads"
+            )
+
+
+def split_threads(stage, tiles: Conv2dTiles, oc_out, y_out):
+    """Split the thread axes off the output-channel and row tile loops and bind them to
+    ``cthread``; returns them (to be ordered outermost, so that each thread's tokens enclose
+    all its loops) and the remaining tile loops."""
+    threads = []
+    if tiles.threads > 1:
+        oc_out, tx = stage.split(oc_out, factor=tiles.threads)
+        threads.append(tx)
+    if tiles.row_threads > 1:
+        y_out, ty = stage.split(y_out, factor=tiles.row_threads)
+        threads.append(ty)
+    for axis in threads:
+        stage.bind(axis, thread_axis("cthread"))
+    return threads, oc_out, y_out
+
+
+def schedule_accumulator(s, op, env: Environment, at) -> None:
+    """The convolution, its bias copy and its epilogue in the accumulator, computed at the
+    output tile loop ``at``; the epilogue on the ALU."""
+    for t in (op.conv, *op.epilogue):
+        s[t].set_scope(env.acc_scope)
+        s[t].compute_at(s[op.res], at)
+    for t in op.epilogue:
+        s[t].pragma(s[t].op.axis[0], env.alu)
+    if op.bias_buf is not None:
+        s[op.bias_buf].set_scope(env.acc_scope)
+        s[op.bias_buf].compute_at(s[op.res], at)
+        s[op.bias_buf].pragma(s[op.bias_buf].op.axis[0], env.dma_copy)
+
+
+def schedule_inputs(s, op, env: Environment, at) -> None:
+    """The input and weight tiles loaded at the convolution's input-channel step ``at``."""
+    for buf, scope in ((op.data_buf, env.inp_scope), (op.kernel_buf, env.wgt_scope)):
+        s[buf].set_scope(scope)
+        s[buf].compute_at(s[op.conv], at)
+        s[buf].pragma(s[buf].op.axis[0], env.dma_copy)

@@ -27,11 +27,19 @@ import numpy as np
 
 from accel.env import Environment
 from accel.errors import AllocationError, ScheduleError
-from accel.te import Tensor, compute, const, create_schedule, if_then_else, reduce_axis, thread_axis
+from accel.te import Tensor, compute, const, create_schedule, if_then_else, reduce_axis
 from accel.te import all as te_all
 from accel.te import sum as te_sum
-from accel.topi.conv2d import Conv2dTiles, _divisors, requantize
+from accel.topi.conv2d import (
+    Conv2dTiles,
+    check_tiles,
+    requantize,
+    schedule_accumulator,
+    schedule_inputs,
+    split_threads,
+)
 from accel.topi.packing import pack_kernel
+from accel.topi.tiling import divisors
 
 
 @dataclass
@@ -174,25 +182,30 @@ def conv2d_transpose_packed(
 
 def default_transpose_tiles(op: Conv2dTranspose, env: Environment, threads: int = 2) -> Conv2dTiles:
     """Whole output rows (rows count phase rows: a tile of ``rows`` holds ``rows * stride``
-    output rows), as many as fit, two to eight output-channel blocks, one input block a step."""
+    output rows), as many as fit, up to eight output-channel blocks whose phase kernels fit the
+    weight SRAM, one input block a step; ``threads`` virtual threads along output channels (1
+    when they cannot share them)."""
     _nb, ob, rows_total, s, cols_total, _s, _b, _o = op.res.shape
     taps = op.kernel.shape[4]
-    threads = threads if ob % threads == 0 and ob >= threads else 1
-    oc = max(d for d in _divisors(ob // threads) if d <= 8)
-    acc_tiles = env.ACC_BUFF_DEPTH // threads - oc
-    inp_tiles = env.INP_BUFF_DEPTH // threads
-    wgt_tiles = env.WGT_BUFF_DEPTH // threads
-    if oc * s * s * taps * taps > wgt_tiles:
-        oc = max(d for d in _divisors(oc) if d * s * s * taps * taps <= wgt_tiles)
-    for rows in sorted(_divisors(rows_total), reverse=True):
-        in_rows, in_cols = (
-            rows + s + taps,
-            cols_total + s + taps,
-        )  # bounds: phases start <= s-1 apart
-        if oc * rows * s * cols_total * s <= acc_tiles and in_rows * in_cols <= inp_tiles:
+    threads = threads if ob % threads == 0 else 1
+    phase_kernels = s * s * taps * taps  # weight tiles per output-channel block and input step
+    oc = max(
+        (
+            d
+            for d in divisors(ob // threads)
+            if d <= 8 and d * phase_kernels <= env.WGT_BUFF_DEPTH // threads
+        ),
+        default=0,
+    )
+    in_cols = cols_total + s + taps  # a bound: the phases start at most one input row apart
+    for rows in sorted(divisors(rows_total), reverse=True):
+        in_rows = rows + s + taps
+        fits_acc = oc * rows * s * cols_total * s + oc <= env.ACC_BUFF_DEPTH // threads
+        if oc and fits_acc and in_rows * in_cols <= env.INP_BUFF_DEPTH // threads:
             return Conv2dTiles(oc, rows, cols_total, 1, threads)
     raise AllocationError(
-        f"conv2d_transpose {op.res.shape}: no row tile of whole rows fits the SRAMs"
+        f"conv2d_transpose {op.res.shape}: no tile of whole rows fits the SRAMs with {threads} "
+        "virtual threads"
     )
 
 
@@ -201,51 +214,25 @@ def schedule_conv2d_transpose_packed(
 ):
     """The accelerator schedule of ``op``: tiles of output-channel blocks and phase rows and
     columns (each holding all ``s x s`` phases, so the stores write whole output rows),
-    input-channel blocks streamed through, virtual threads along output channels, the epilogue
-    on the ALU."""
+    input-channel blocks streamed through, virtual threads along output channels and phase rows,
+    the epilogue on the ALU."""
     tiles = tiles or default_transpose_tiles(op, env)
     res, conv = op.res, op.conv
     _nb, ob, rows_total, _s, cols_total, _s2, _b, _o = res.shape
-    for name, total, tile in (
-        ("output-channel blocks", ob, tiles.oc_blocks),
-        ("phase rows", rows_total, tiles.rows),
-        ("phase columns", cols_total, tiles.cols),
-        ("input-channel blocks", op.data.shape[1], tiles.ic_blocks),
-    ):
-        if total % tile:
-            raise ScheduleError(f"conv2d_transpose tile of {tile} {name} does not divide {total}")
-    if (ob // tiles.oc_blocks) % tiles.threads:
-        raise ScheduleError(
-            f"conv2d_transpose: {ob // tiles.oc_blocks} output-channel tiles cannot be shared "
-            f"by {tiles.threads} virtual threads"
-        )
+    check_tiles("conv2d_transpose", tiles, ob, rows_total, cols_total, op.data.shape[1])
     s = create_schedule(res.op)
     b, oc, y, ph, x, pw, b_tns, oc_tns = s[res].op.axis
     oc_out, oc_inn = s[res].split(oc, factor=tiles.oc_blocks)
     y_out, y_inn = s[res].split(y, factor=tiles.rows)
     x_out, x_inn = s[res].split(x, factor=tiles.cols)
-    s[res].reorder(b, oc_out, y_out, x_out, oc_inn, y_inn, ph, x_inn, pw, b_tns, oc_tns)
-    for t in (conv, *op.epilogue):
-        s[t].set_scope(env.acc_scope)
-        s[t].compute_at(s[res], x_out)
-    for t in op.epilogue:
-        s[t].pragma(s[t].op.axis[0], env.alu)
-    if op.bias_buf is not None:
-        s[op.bias_buf].set_scope(env.acc_scope)
-        s[op.bias_buf].compute_at(s[res], x_out)
-        s[op.bias_buf].pragma(s[op.bias_buf].op.axis[0], env.dma_copy)
+    threads, oc_out, y_out = split_threads(s[res], tiles, oc_out, y_out)
+    s[res].reorder(*threads, b, oc_out, y_out, x_out, oc_inn, y_inn, ph, x_inn, pw, b_tns, oc_tns)
+    schedule_accumulator(s, op, env, x_out)
     s[res].pragma(oc_inn, env.dma_copy)
     n, o, i, ph, j, pw, bt, ot = s[conv].op.axis
     ic, dy, dx, ic_tns = s[conv].op.reduce_axis
     ic_out, ic_inn = s[conv].split(ic, factor=tiles.ic_blocks)
     s[conv].reorder(ic_out, n, o, ph, pw, ic_inn, dy, dx, i, j, bt, ot, ic_tns)
-    for buf, scope in ((op.data_buf, env.inp_scope), (op.kernel_buf, env.wgt_scope)):
-        s[buf].set_scope(scope)
-        s[buf].compute_at(s[conv], ic_out)
-        s[buf].pragma(s[buf].op.axis[0], env.dma_copy)
+    schedule_inputs(s, op, env, ic_out)
     s[conv].tensorize(bt, env.gemm)
-    if tiles.threads > 1:
-        _, tx = s[res].split(oc_out, factor=tiles.threads)
-        s[res].reorder(tx, b)
-        s[res].bind(tx, thread_axis("cthread"))
     return s

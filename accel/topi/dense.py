@@ -28,6 +28,7 @@ from accel.te import max as te_max
 from accel.te import min as te_min
 from accel.te import sum as te_sum
 from accel.topi.packing import channel_blocks
+from accel.topi.tiling import divisors
 
 
 @dataclass
@@ -155,7 +156,7 @@ def default_dense_tiles(op: Dense, env: Environment, threads: int = 2) -> DenseT
         # bytes loaded: every weight once per batch tile, every datum once per channel tile
         return (nb // bb) * ob * ib * env.WGT_ELEM_BYTES + (ob // oc) * nb * ib * env.INP_ELEM_BYTES
 
-    pairs = [(bb, oc) for bb in _divisors(nb) for oc in _divisors(ob // threads) if fits(bb, oc, 1)]
+    pairs = [(bb, oc) for bb in divisors(nb) for oc in divisors(ob // threads) if fits(bb, oc, 1)]
     if not pairs:
         raise AllocationError(
             f"dense {op.res.shape}: not even one batch, output- and input-channel block fits "
@@ -166,7 +167,7 @@ def default_dense_tiles(op: Dense, env: Environment, threads: int = 2) -> DenseT
     # more, a tile of _STEPS steps lets one thread load while another computes, and keeps the
     # pipeline fill (one step) short.
     most = ib if threads == 1 else max(1, ib // _STEPS)
-    icb = max(d for d in _divisors(ib) if d <= most and fits(bb, oc, d))
+    icb = max(d for d in divisors(ib) if d <= most and fits(bb, oc, d))
     return DenseTiles(bb, oc, icb, threads)
 
 
@@ -261,7 +262,3 @@ def unpack_dense(y: np.ndarray) -> np.ndarray:
 
 
 _STEPS = 8  # input-channel steps per output tile when virtual threads overlap load and GEMM
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]

@@ -25,6 +25,7 @@ from accel.te import Tensor, compute, const, create_schedule, if_then_else, thre
 from accel.te import all as te_all
 from accel.te import max as te_max
 from accel.te import min as te_min
+from accel.topi.tiling import divisors
 
 
 @dataclass
@@ -165,8 +166,8 @@ def default_vector_tiles(op: VectorOp, env: Environment, threads: int = 2) -> Ve
             continue
         fits = [
             (c_blocks * rows, rows, c_blocks)
-            for rows in _divisors(out_h)
-            for c_blocks in _divisors(cb // t)
+            for rows in divisors(out_h)
+            for c_blocks in divisors(cb // t)
             if _acc_tiles(op, c_blocks, rows) <= env.ACC_BUFF_DEPTH // t
         ]
         if fits:
@@ -264,7 +265,3 @@ def _load(x: Tensor, env: Environment, name: str) -> Tensor:
 
 def _store(last: Tensor, env: Environment) -> Tensor:
     return compute(last.shape, lambda *i: last(*i).astype(env.out_dtype), name="res")
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]

@@ -115,3 +115,9 @@ def test_unsupported_cases_say_what_is_missing():
     kernel = te.placeholder((1, 1, 4, 4, 1, 1, B, B), name="kernel", dtype="int8")
     with pytest.raises(ScheduleError, match="not cut into 2x2 phases"):
         topi.conv2d_transpose_packed(data, kernel, ENV, 2, 1)
+
+
+@pytest.mark.parametrize("threads, row_threads", [(2, 2), (1, 4), (4, 1)])
+def test_virtual_threads_along_channels_and_phase_rows(threads, row_threads):
+    op = declare(8, 32, 64, 4, 2, 1)  # 8 phase rows in tiles of 2, 4 channel blocks in tiles of 1
+    run(op, topi.Conv2dTiles(1, 2, 8, 1, threads, row_threads), 4, 2, 1, seed=threads)
