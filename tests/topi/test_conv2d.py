@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import accel
@@ -71,8 +71,7 @@ def test_resnet18_layer_with_default_schedule(layer):
     data=st.data(),
 )
 def test_random_convolutions_and_tilings(hw, ci, co, k, stride, pad, data):
-    if hw + 2 * pad < k:
-        return
+    assume(hw + 2 * pad >= k)
     shift = data.draw(st.integers(0, 12))
     op = declare(hw, ci * B, co * B, k, stride, pad, shift=shift)
     out_h, out_w = op.res.shape[2:4]
@@ -126,3 +125,14 @@ def test_packing_round_trip_and_channel_check():
     np.testing.assert_array_equal(topi.unpack_nchw(packed), x)
     with pytest.raises(ArgumentError, match="channels = 20 is not a multiple of 16"):
         topi.pack_nchw(np.zeros((1, 20, 4, 4), np.int8), ENV)
+
+
+def test_default_tiles_move_channel_threads_to_rows_when_channels_cannot_be_shared():
+    op = declare(8, 32, 16, 3, 1, 1)  # one output-channel block: nothing for 2 threads to share
+    tiles = topi.default_tiles(op, ENV, threads=2)
+    assert (tiles.threads, tiles.row_threads) == (1, 2)
+    run(op, tiles, 1, 1)
+    op = declare(8, 32, 64, 3, 1, 1)
+    tiles = topi.default_tiles(op, ENV, threads=2, row_threads=2)
+    assert (tiles.threads, tiles.row_threads) == (2, 2)
+    run(op, tiles, 1, 1, seed=1)
