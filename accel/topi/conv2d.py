@@ -14,12 +14,9 @@ from dataclasses import dataclass
 
 from accel.env import Environment
 from accel.errors import AllocationError, ScheduleError
-from accel.te import Tensor, compute, const, create_schedule, if_then_else, reduce_axis, thread_axis
-from accel.te import all as te_all
-from accel.te import max as te_max
-from accel.te import min as te_min
+from accel.te import Tensor, compute, create_schedule, reduce_axis, thread_axis
 from accel.te import sum as te_sum
-from accel.topi.tiling import divisors
+from accel.topi.common import check_bias, divisors, requantize, zero_padded
 
 
 @dataclass
@@ -83,16 +80,13 @@ def conv2d_packed(
     out_h = (h + 2 * padding - kh) // stride + 1
     out_w = (w + 2 * padding - kw) // stride + 1
     out_shape = (nb, ob, out_h, out_w, env.BATCH, env.BLOCK_OUT)
-    padded = (nb, cb, h + 2 * padding, w + 2 * padding, bb, bi)
-    p = padding
-    data_buf = compute(
-        padded,
-        lambda n, c, i, j, x, y: if_then_else(
-            te_all(i >= p, i < h + p, j >= p, j < w + p),
-            data[n, c, i - p, j - p, x, y],
-            const(0, env.inp_dtype),
-        ),
-        name="data_buf",
+    data_buf = zero_padded(
+        (nb, cb, h + 2 * padding, w + 2 * padding, bb, bi),
+        env,
+        padding,
+        h,
+        w,
+        lambda lead, i, j, x, y: data[(*lead, i, j, x, y)],
     )
     kernel_buf = compute(kernel.shape, lambda *i: kernel(*i), name="kernel_buf")
     ic = reduce_axis((0, cb), name="ic")
@@ -108,42 +102,12 @@ def conv2d_packed(
         ),
         name="conv",
     )
+    if bias is not None:
+        check_bias("conv2d_packed", bias, ob, env)
     stages, bias_buf, res = requantize(
         conv, env, shift, clip, bias, lambda n, o, i, j, x, y: (o, x, y)
     )
     return Conv2d(data, kernel, bias, data_buf, kernel_buf, bias_buf, conv, stages, res, stride)
-
-
-def requantize(
-    acc: Tensor,
-    env: Environment,
-    shift: int,
-    clip: tuple[int, int],
-    bias: Tensor | None,
-    bias_index,
-) -> tuple[list[Tensor], Tensor | None, Tensor]:
-    """The ALU epilogue ``cast_int8(clip((acc + bias) >> shift))`` on ``acc``'s shape.
-
-    ``bias_index(*output_index)`` gives the index into the packed bias ``(O/BLOCK_OUT, BATCH,
-    BLOCK_OUT)`` of an output element. Returns the ALU stages, the bias copy and the result.
-    """
-    shape = acc.shape
-    stages, last, bias_buf = [], acc, None
-    if bias is not None:
-        bias_buf = compute(bias.shape, lambda *i: bias(*i), name="bias_buf")
-        prev = last
-        last = compute(shape, lambda *i: prev(*i) + bias_buf(*bias_index(*i)), name="add_bias")
-        stages.append(last)
-    for name, fn in (
-        ("shr", lambda v: v >> shift),
-        ("clip_lo", lambda v: te_max(v, clip[0])),
-        ("clip_hi", lambda v: te_min(v, clip[1])),
-    ):
-        prev = last
-        last = compute(shape, lambda *i, prev=prev, fn=fn: fn(prev(*i)), name=name)
-        stages.append(last)
-    res = compute(shape, lambda *i: last(*i).astype(env.out_dtype), name="res")
-    return stages, bias_buf, res
 
 
 def default_tiles(

@@ -21,46 +21,22 @@ stride with padding a multiple of it). Other cases raise ``NotImplementedError``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from accel.env import Environment
 from accel.errors import AllocationError, ScheduleError
-from accel.te import Tensor, compute, const, create_schedule, if_then_else, reduce_axis
-from accel.te import all as te_all
+from accel.te import Tensor, compute, create_schedule, reduce_axis
 from accel.te import sum as te_sum
+from accel.topi.common import check_bias, divisors, requantize, zero_padded
 from accel.topi.conv2d import (
+    Conv2d,
     Conv2dTiles,
     check_tiles,
-    requantize,
     schedule_accumulator,
     schedule_inputs,
     split_threads,
 )
 from accel.topi.packing import pack_kernel
-from accel.topi.tiling import divisors
-
-
-@dataclass
-class Conv2dTranspose:
-    """The stages of one transposed convolution (``res`` is the output)."""
-
-    data: Tensor
-    kernel: Tensor
-    bias: Tensor | None
-    data_buf: Tensor
-    kernel_buf: Tensor
-    bias_buf: Tensor | None
-    conv: Tensor
-    epilogue: list[Tensor]
-    res: Tensor
-    stride: int
-
-    @property
-    def args(self) -> list[Tensor]:
-        inputs = [self.data, self.kernel] + ([self.bias] if self.bias is not None else [])
-        return [*inputs, self.res]
 
 
 def _phase_start(stride: int, padding: int) -> tuple[int, int]:
@@ -120,7 +96,7 @@ def conv2d_transpose_packed(
     shift: int = 8,
     clip: tuple[int, int] = (0, 127),
     bias: Tensor | None = None,
-) -> Conv2dTranspose:
+) -> Conv2d:
     """Declare the transposed convolution of packed ``data`` by the phase-sliced ``kernel``
     (see :func:`pack_kernel_transpose`) and its requantizing epilogue."""
     nb, cb, h, w, bb, bi = data.shape
@@ -146,14 +122,8 @@ def conv2d_transpose_packed(
     lo = taps - 1
     hp = max(h + lo, out_h // stride + q0 + q1 * (stride - 1) + taps - 1)
     wp = max(w + lo, out_w // stride + q0 + q1 * (stride - 1) + taps - 1)
-    data_buf = compute(
-        (nb, cb, hp, wp, bb, bi),
-        lambda n, c, i, j, x, y: if_then_else(
-            te_all(i >= lo, i < h + lo, j >= lo, j < w + lo),
-            data[n, c, i - lo, j - lo, x, y],
-            const(0, env.inp_dtype),
-        ),
-        name="data_buf",
+    data_buf = zero_padded(
+        (nb, cb, hp, wp, bb, bi), env, lo, h, w, lambda lead, i, j, x, y: data[(*lead, i, j, x, y)]
     )
     kernel_buf = compute(kernel.shape, lambda *i: kernel(*i), name="kernel_buf")
     ic = reduce_axis((0, cb), name="ic")
@@ -172,15 +142,15 @@ def conv2d_transpose_packed(
         ),
         name="conv",
     )
+    if bias is not None:
+        check_bias("conv2d_transpose_packed", bias, ob, env)
     stages, bias_buf, res = requantize(
         conv, env, shift, clip, bias, lambda n, o, i, ph, j, pw, x, y: (o, x, y)
     )
-    return Conv2dTranspose(
-        data, kernel, bias, data_buf, kernel_buf, bias_buf, conv, stages, res, stride
-    )
+    return Conv2d(data, kernel, bias, data_buf, kernel_buf, bias_buf, conv, stages, res, stride)
 
 
-def default_transpose_tiles(op: Conv2dTranspose, env: Environment, threads: int = 2) -> Conv2dTiles:
+def default_transpose_tiles(op: Conv2d, env: Environment, threads: int = 2) -> Conv2dTiles:
     """Whole output rows (rows count phase rows: a tile of ``rows`` holds ``rows * stride``
     output rows), as many as fit, up to eight output-channel blocks whose phase kernels fit the
     weight SRAM, one input block a step; ``threads`` virtual threads along output channels (1
@@ -210,7 +180,7 @@ def default_transpose_tiles(op: Conv2dTranspose, env: Environment, threads: int 
 
 
 def schedule_conv2d_transpose_packed(
-    op: Conv2dTranspose, env: Environment, tiles: Conv2dTiles | None = None
+    op: Conv2d, env: Environment, tiles: Conv2dTiles | None = None
 ):
     """The accelerator schedule of ``op``: tiles of output-channel blocks and phase rows and
     columns (each holding all ``s x s`` phases, so the stores write whole output rows),

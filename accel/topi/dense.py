@@ -24,11 +24,9 @@ import numpy as np
 from accel.env import Environment
 from accel.errors import AllocationError, ScheduleError
 from accel.te import Tensor, compute, create_schedule, reduce_axis, thread_axis
-from accel.te import max as te_max
-from accel.te import min as te_min
 from accel.te import sum as te_sum
+from accel.topi.common import check_bias, divisors, requantize
 from accel.topi.packing import channel_blocks
-from accel.topi.tiling import divisors
 
 
 @dataclass
@@ -90,11 +88,8 @@ def dense_packed(
             f"BATCH {env.BATCH}, BLOCK_IN {env.BLOCK_IN}, BLOCK_OUT {env.BLOCK_OUT} with the "
             "same input channels"
         )
-    if bias is not None and tuple(bias.shape) != (ob, bb, bo):
-        raise ScheduleError(
-            f"dense_packed: bias {bias.shape} does not match weight {weight.shape}; "
-            f"expected {(ob, bb, bo)}"
-        )
+    if bias is not None:
+        check_bias("dense_packed", bias, ob, env)
     out_shape = (nb, ob, bb, bo)
     data_buf = compute(data.shape, lambda *i: data(*i), name="data_buf")
     weight_buf = compute(weight.shape, lambda *i: weight(*i), name="weight_buf")
@@ -109,25 +104,7 @@ def dense_packed(
         ),
         name="gemm",
     )
-    stages, last, bias_buf = [], gemm, None
-    if bias is not None:
-        bias_buf = compute(bias.shape, lambda *i: bias(*i), name="bias_buf")
-        prev = last
-        last = compute(
-            out_shape, lambda n, o, x, y: prev(n, o, x, y) + bias_buf(o, x, y), name="add_bias"
-        )
-        stages.append(last)
-    steps = [("shr", lambda v: v >> shift)] if shift is not None else []
-    if clip is not None:
-        steps += [
-            ("clip_lo", lambda v: te_max(v, clip[0])),
-            ("clip_hi", lambda v: te_min(v, clip[1])),
-        ]
-    for name, fn in steps:
-        prev = last
-        last = compute(out_shape, lambda *i, prev=prev, fn=fn: fn(prev(*i)), name=name)
-        stages.append(last)
-    res = compute(out_shape, lambda *i: last(*i).astype(env.out_dtype), name="res")
+    stages, bias_buf, res = requantize(gemm, env, shift, clip, bias, lambda n, o, x, y: (o, x, y))
     return Dense(data, weight, bias, data_buf, weight_buf, bias_buf, gemm, stages, res)
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from accel.env import Environment
 from accel.errors import ScheduleError
-from accel.te import Tensor, compute, const, if_then_else, reduce_axis
-from accel.te import all as te_all
+from accel.te import Tensor, compute, reduce_axis
 from accel.te import sum as te_sum
-from accel.topi.conv2d import Conv2d, requantize
+from accel.topi.common import check_bias, requantize, zero_padded
+from accel.topi.conv2d import Conv2d
 
 
 def group_conv2d_packed(
@@ -58,15 +58,13 @@ def group_conv2d_packed(
     out_h = (h + 2 * padding - kh) // stride + 1
     out_w = (w + 2 * padding - kw) // stride + 1
     out_shape = (nb, groups, ocb_g, out_h, out_w, env.BATCH, env.BLOCK_OUT)
-    p = padding
-    data_buf = compute(
-        (nb, groups, icb_g, h + 2 * p, w + 2 * p, bb, bi),
-        lambda n, g, c, i, j, x, y: if_then_else(
-            te_all(i >= p, i < h + p, j >= p, j < w + p),
-            data[n, g * icb_g + c, i - p, j - p, x, y],
-            const(0, env.inp_dtype),
-        ),
-        name="data_buf",
+    data_buf = zero_padded(
+        (nb, groups, icb_g, h + 2 * padding, w + 2 * padding, bb, bi),
+        env,
+        padding,
+        h,
+        w,
+        lambda lead, i, j, x, y: data[lead[0], lead[1] * icb_g + lead[2], i, j, x, y],
     )
     kernel_buf = compute(
         (groups, ocb_g, icb_g, kh, kw, bo, bi),
@@ -86,6 +84,8 @@ def group_conv2d_packed(
         ),
         name="conv",
     )
+    if bias is not None:
+        check_bias("group_conv2d_packed", bias, ob, env)
     stages, bias_buf, res = requantize(
         conv, env, shift, clip, bias, lambda n, g, o, i, j, x, y: (g * ocb_g + o, x, y)
     )

@@ -24,8 +24,7 @@ from accel.errors import AllocationError, ScheduleError
 from accel.te import Tensor, compute, const, create_schedule, if_then_else, thread_axis
 from accel.te import all as te_all
 from accel.te import max as te_max
-from accel.te import min as te_min
-from accel.topi.tiling import divisors
+from accel.topi.common import divisors, requantize
 
 
 @dataclass
@@ -85,15 +84,9 @@ def add_packed(
     if tuple(a.shape) != tuple(b.shape):
         raise ScheduleError(f"add_packed: the operands' shapes differ, {a.shape} and {b.shape}")
     a_buf, b_buf = _load(a, env, "a_buf"), _load(b, env, "b_buf")
-    last = compute(a.shape, lambda *i: a_buf(*i) + b_buf(*i), name="add")
-    stages = [last]
-    steps = [("shr", lambda v: v >> shift)] if shift else []
-    steps += [("clip_lo", lambda v: te_max(v, clip[0])), ("clip_hi", lambda v: te_min(v, clip[1]))]
-    for name, fn in steps:
-        prev = last
-        last = compute(a.shape, lambda *i, prev=prev, fn=fn: fn(prev(*i)), name=name)
-        stages.append(last)
-    return VectorOp([a, b], [a_buf, b_buf], stages, _store(last, env))
+    total = compute(a.shape, lambda *i: a_buf(*i) + b_buf(*i), name="add")
+    stages, _, res = requantize(total, env, shift, clip)
+    return VectorOp([a, b], [a_buf, b_buf], [total, *stages], res)
 
 
 def max_pool2d_packed(

@@ -136,3 +136,11 @@ def test_default_tiles_move_channel_threads_to_rows_when_channels_cannot_be_shar
     tiles = topi.default_tiles(op, ENV, threads=2, row_threads=2)
     assert (tiles.threads, tiles.row_threads) == (2, 2)
     run(op, tiles, 1, 1, seed=1)
+
+
+def test_a_bias_that_is_not_packed_per_output_channel_is_refused():
+    data = te.placeholder((1, 2, 8, 8, 1, B), name="data", dtype="int8")
+    kernel = te.placeholder((4, 2, 3, 3, B, B), name="kernel", dtype="int8")
+    flat = te.placeholder((4 * B,), name="bias", dtype="int32")
+    with pytest.raises(ScheduleError, match=r"bias int32\(64,\) is not .* int32\(4, 1, 16\)"):
+        topi.conv2d_packed(data, kernel, ENV, bias=flat)

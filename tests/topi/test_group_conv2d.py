@@ -47,7 +47,8 @@ def run(op, tiles, groups, stride, pad, shift=8, seed=0):
     wt = rng.integers(-128, 128, (ob * B, icb_g * B, k, k), dtype=np.int8)
     bias = rng.integers(-(2**12), 2**12, (ob * B,), dtype=np.int32)
     out = np.zeros(op.res.shape, np.int8)
-    assert out.shape == (1, groups, ob // groups, *out.shape[3:])
+    out_h, out_w = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    assert out.shape == (1, groups, ob // groups, out_h, out_w, 1, B)
     f(topi.pack_nchw(x, ENV), topi.pack_kernel(wt, ENV), bias.reshape(ob, 1, B), out)
     packed = out.reshape(1, ob, *out.shape[3:])  # the same memory in the packed layout
     expected = reference(x, wt, bias, groups, stride, pad, shift)

@@ -211,7 +211,7 @@ def test_alu_work(kind, alu_ops):
     assert accel.sim.stats()["alu_counter"] == alu_ops
 
 
-def test_default_tiles_fill_the_accumulator_with_two_threads():
+def test_default_tiles_fit_the_accumulator_with_two_threads():
     op = vector.relu_packed(placeholder(1, 64, 56, 56), ENV)
     tiles = vector.default_vector_tiles(op, ENV)
     assert tiles.threads == 2

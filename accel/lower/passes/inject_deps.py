@@ -75,6 +75,7 @@ class _Planner:
     def __init__(self):
         self._before: dict[int, list[ir.Stmt]] = {}
         self._after: dict[int, list[ir.Stmt]] = {}
+        self._loops: list = []  # the serial loops around the statement being planned
 
     def before(self, s: ir.Stmt, name: str, pair: Pair) -> None:
         self._before.setdefault(id(s), []).append(coproc.dep(name, *pair))
@@ -87,11 +88,17 @@ class _Planner:
         if coproc.is_stage(s):
             return _Span(s, s, s.value, s.value)
         if isinstance(s, ir.For) and s.kind == "vthread":
+            if self._loops:  # a token primed before that loop would be popped once per thread
+                raise LoweringError(
+                    f"virtual thread {s.var.name} is inside loop {self._loops[-1].name}: move the "
+                    "cthread axes outside every other loop (reorder them first)"
+                )
             # Threads are planned as one; inject_vthread then gives each its own tokens.
             return self.visit(s.body)
         if isinstance(s, ir.For):
-            _refuse_inner_threads(s)
+            self._loops.append(s.var)
             inner = self.visit(s.body)
+            self._loops.pop()
             if inner is None:
                 return None
             carried = self.link(inner, inner)
@@ -148,17 +155,6 @@ class _Planner:
         if coproc.is_stage(new):  # keep the calls inside the module's scope
             return coproc.in_stage(new.value, ir.seq(*before, new.body, *after))
         return ir.seq(*before, new, *after)
-
-
-def _refuse_inner_threads(loop: ir.For) -> None:
-    """Virtual threads must enclose the loops they share tokens across: a loop around a thread
-    loop would prime its loop-carried queues once where every thread pops its own token."""
-    for inner in ir.walk_stmt(loop.body):
-        if isinstance(inner, ir.For) and inner.kind == "vthread":
-            raise LoweringError(
-                f"virtual thread {inner.var.name} is inside loop {loop.var.name}: move the "
-                "cthread axes outside every other loop (reorder them first)"
-            )
 
 
 def _with_body(s, body: ir.Stmt) -> ir.Stmt:
