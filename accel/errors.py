@@ -59,3 +59,15 @@ class DeadlockError(SimulatorError):
 
 class UnsupportedOperatorError(AccelError):
     """A graph operator or attribute is not supported by the frontend."""
+
+
+class GraphError(AccelError):
+    """A model graph is inconsistent: shapes that do not agree, a missing initializer, a cycle."""
+
+
+class SaveError(AccelError):
+    """A program or module could not be written."""
+
+
+class LoadError(AccelError):
+    """A program or module file could not be read: missing, malformed, or from another version."""
