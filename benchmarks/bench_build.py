@@ -23,8 +23,8 @@ import time
 import numpy as np
 
 import accel
+from accel.hw.isa import encode_stream
 from accel.runtime.command_queue import get_command_queue
-from accel.runtime.isa import encode_stream
 from accel.sim import get_device
 
 TUTORIALS = pathlib.Path(__file__).parents[1] / "tutorials"

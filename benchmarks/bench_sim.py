@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from accel.env import get_env
-from accel.runtime.isa import (
+from accel.hw.isa import (
     AluInsn,
     AluOp,
     FinishInsn,
@@ -34,7 +34,7 @@ from accel.runtime.isa import (
     encode_stream,
     encode_uops,
 )
-from accel.runtime.memory import DeviceMemory, elem_bytes
+from accel.hw.memory import DeviceMemory, elem_bytes
 from accel.sim import Simulator
 
 H = W = 56

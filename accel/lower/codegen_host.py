@@ -17,9 +17,9 @@ import re
 
 import numpy as np
 
+from accel.arith.simplify import INF, affine, const_bounds, from_affine, simplify
 from accel.errors import BuildError
 from accel.lower import ir
-from accel.lower.arith import INF, affine, const_bounds, from_affine, simplify
 from accel.te import dtype as dt
 from accel.te.expr import BinOp, Call, Cast, Cmp, Const, Expr, Logic, Select, Var
 from accel.te.tensor import identity_element

@@ -21,16 +21,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accel.env import Environment
+from accel.hw.isa import MemType
+from accel.hw.modules import Module
 from accel.lower import ir
-from accel.runtime.isa import MemType
 from accel.te.expr import Call, Expr, as_expr
 
 COPROC = "vta"
 SCOPE_KEY = "coproc_scope"
 UOP_SCOPE_KEY = "coproc_uop_scope"
 
-# Module ids of the dependency calls, as in the original runtime.
-LOAD_STAGE, COMPUTE_STAGE, STORE_STAGE = 1, 2, 3
+# The modules as the runtime API numbers them in dependency calls and module scopes.
+LOAD_STAGE, COMPUTE_STAGE, STORE_STAGE = (m.stage for m in Module)
 
 LOAD_2D = "VTALoadBuffer2D"
 STORE_2D = "VTAStoreBuffer2D"

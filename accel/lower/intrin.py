@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 
+from accel.arith.simplify import simplify
 from accel.env import Environment
 from accel.errors import TensorizeError
+from accel.hw.isa import MemType
 from accel.lower import coproc
-from accel.lower.arith import simplify
-from accel.runtime.isa import MemType
 from accel.schedule.intrin import BufferRegion, TensorIntrin, decl_tensor_intrin
 from accel.te.expr import BinOp, Const
 from accel.te.reduction import sum as te_sum

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from accel.arith.simplify import affine, from_affine, simplify
 from accel.errors import TensorizeError
 from accel.lower import ir
-from accel.lower.arith import affine, from_affine, simplify
 from accel.schedule.intrin import BufferRegion, TensorIntrin
 from accel.schedule.stage import Stage
 from accel.te.expr import Const, Expr, Var

@@ -10,9 +10,9 @@ Tests run it after every pass.
 
 from __future__ import annotations
 
+from accel.arith.simplify import const_bounds
 from accel.errors import LoweringError
 from accel.lower import coproc, ir
-from accel.lower.arith import const_bounds
 from accel.te.expr import Call, Var
 from accel.te.visit import walk
 

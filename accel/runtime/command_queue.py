@@ -5,12 +5,12 @@ The methods are the Python forms of the original VTA runtime API (``VTALoadBuffe
 ``VTASynchronize``). They build one instruction stream; :meth:`CommandQueue.synchronize` ends
 it with FINISH, writes it to simulated DRAM and runs it (ISA.md §5).
 
-Dependency tokens (ISA.md §3). Stages are numbered as in the original: 1 = load, 2 = compute,
-3 = store. A pop waits, pending, until the next instruction created for the popping module
-carries it. A push goes on the pushing module's last instruction of the current stream when
-that instruction is free to carry it; otherwise -- or when the module has pops pending, which
-must be taken before the push, or has no instruction yet -- a no-op (x_size 0) carries it and
-takes the pending pops.
+Dependency tokens (docs/isa.md §3). Stages are numbered as in the original runtime API
+(``Module.stage``: 1 = load, 2 = compute, 3 = store). A pop waits, pending, until the next
+instruction created for the popping module carries it. A push goes on the pushing module's last
+instruction of the current stream when that instruction is free to carry it; otherwise -- or
+when the module has pops pending, which must be taken before the push, or has no instruction
+yet -- a no-op (x_size 0) carries it and takes the pending pops.
 
 Micro-op kernels are recorded once per ``(record, key)`` and cached for the life of the queue;
 each kernel's micro-ops are copied to DRAM when recorded. Before its first use in a run a kernel
@@ -35,24 +35,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from accel.errors import AccelError, AllocationError, DeviceMemoryError, LoweringError
-from accel.runtime.isa import FinishInsn, Insn, MemInsn, MemType, Opcode, encode_int, encode_stream
+from accel.hw.isa import FinishInsn, Insn, MemInsn, MemType, Opcode, encode_int, encode_stream
+from accel.hw.modules import LINK_BETWEEN, Module, insn_kind, module_of
 from accel.runtime.uop_kernel import KernelRecorder, UopKernel
-from accel.sim.dispatch import insn_kind, module_of
-from accel.sim.state import Module
 
 if TYPE_CHECKING:
     from accel.sim import Device, RunReport
 
 DEFAULT_MAX_INSNS = 1 << 16
 INSN_BYTES = 16
-
-# (from module, to module) -> (push flag of the sender, pop flag of the receiver), ISA.md §3.
-TOKEN_FLAGS: dict[tuple[Module, Module], tuple[str, str]] = {
-    (Module.LOAD, Module.COMPUTE): ("push_next_dep", "pop_prev_dep"),
-    (Module.COMPUTE, Module.LOAD): ("push_prev_dep", "pop_next_dep"),
-    (Module.COMPUTE, Module.STORE): ("push_next_dep", "pop_prev_dep"),
-    (Module.STORE, Module.COMPUTE): ("push_prev_dep", "pop_next_dep"),
-}
 
 # Instructions synchronize may add: a no-op each for load and store, one for compute pops
 # committed early, the compute no-op taking the final pops, and FINISH.
@@ -298,7 +289,7 @@ class CommandQueue:
         self._pop_token(*route)
 
     def _push_token(self, sender: Module, receiver: Module) -> None:
-        flag = TOKEN_FLAGS[sender, receiver][0]
+        flag = LINK_BETWEEN[sender, receiver].push_flag
         last = self._last.get(sender)
         if not self._pending[sender] and last is not None and not getattr(self._stream[last], flag):
             self._stream[last] = replace(self._stream[last], **{flag: True})
@@ -306,7 +297,7 @@ class CommandQueue:
             self._append(replace(_no_op(sender), **{flag: True}))
 
     def _pop_token(self, sender: Module, receiver: Module) -> None:
-        flag = TOKEN_FLAGS[sender, receiver][1]
+        flag = LINK_BETWEEN[sender, receiver].pop_flag
         if flag in self._pending[receiver]:
             self._commit_pops(receiver)
         self._pending[receiver].add(flag)
@@ -458,13 +449,10 @@ def _no_op(module: Module) -> MemInsn:
     )
 
 
-_STAGES = {1: Module.LOAD, 2: Module.COMPUTE, 3: Module.STORE}
-
-
 def _route(from_stage: int, to_stage: int, what: str) -> tuple[Module, Module]:
     """The (sender, receiver) modules of stage numbers; only neighbours exchange tokens."""
-    pair = (_STAGES.get(from_stage), _STAGES.get(to_stage))
-    if pair not in TOKEN_FLAGS:
+    pair = (Module.from_stage(from_stage), Module.from_stage(to_stage))
+    if pair not in LINK_BETWEEN:
         raise LoweringError(
             f"{what}({from_stage}, {to_stage}): no token queue between these stages; stages are "
             "1 load, 2 compute, 3 store, and only load<->compute and compute<->store exchange "

@@ -181,9 +181,9 @@ def _stored_params(lowered: LoweredFunc) -> set[str]:
 
 
 def _dry_run_metrics(module: AccelModule) -> dict:
+    from accel.hw.memory import DeviceMemory
     from accel.lower.passes.sram import sram_layout
     from accel.runtime.command_queue import CommandQueue
-    from accel.runtime.memory import DeviceMemory
     from accel.sim import Device, Simulator
 
     env = module.env

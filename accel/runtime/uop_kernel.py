@@ -24,7 +24,7 @@ import numpy as np
 
 from accel.env import Environment
 from accel.errors import ISAError, LoweringError
-from accel.runtime.isa import (
+from accel.hw.isa import (
     AluInsn,
     AluOp,
     GemmInsn,

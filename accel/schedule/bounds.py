@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from accel.arith.simplify import INF, affine, const_bounds, simplify
 from accel.errors import LoweringError, ScheduleError
-from accel.lower.arith import INF, affine, const_bounds, simplify
 from accel.schedule.schedule import Schedule
 from accel.schedule.stage import INLINE, ROOT, Split, Stage
 from accel.te.expr import BinOp, Const, Expr, Select, Var, const

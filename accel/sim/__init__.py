@@ -1,7 +1,7 @@
 """The behavioral simulator of the accelerator.
 
 ``get_device()`` gives the process-wide simulated device of the current configuration: its
-DRAM (:class:`~accel.runtime.memory.DeviceMemory`) and its :class:`Simulator`. ``stats()`` and
+DRAM (:class:`~accel.hw.memory.DeviceMemory`) and its :class:`Simulator`. ``stats()`` and
 ``clear_stats()`` read and reset that simulator's cumulative counters::
 
     dev = accel.sim.get_device()
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accel.env import Environment, get_env
-from accel.runtime.memory import DeviceMemory
+from accel.hw.memory import DeviceMemory
 from accel.sim.simulator import RunReport, Simulator
 
 __all__ = ["Device", "RunReport", "Simulator", "clear_stats", "get_device", "stats"]

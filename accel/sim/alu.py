@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from accel.env import Environment
-from accel.runtime.isa import AluInsn, AluOp, uop_columns
+from accel.hw.isa import AluInsn, AluOp, uop_columns
 from accel.sim.loops import PlanCache, as_slice, check_bound, expand
 from accel.sim.state import Srams
 

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 def _cmd_disasm(args: argparse.Namespace) -> int:
     from accel.env import get_env
-    from accel.runtime.disasm import disassemble
+    from accel.hw.disasm import disassemble
     from accel.sim.replay import load_replay
 
     if zipfile.is_zipfile(args.file):

@@ -1,6 +1,6 @@
 """Which module runs an instruction, which queues its flags touch, and static checks.
 
-ISA.md section 3: STORE goes to the store module, LOAD of INP or WGT to the load module, and
+docs/isa.md §3: STORE goes to the store module, LOAD of INP or WGT to the load module, and
 everything else to compute. Every instruction is checked here before the run starts, so a
 malformed stream is refused before it changes any state.
 """
@@ -11,22 +11,18 @@ from dataclasses import dataclass
 
 from accel.env import Environment
 from accel.errors import SimulatorError
-from accel.runtime.isa import AluInsn, GemmInsn, Insn, MemInsn, MemType, Opcode
-from accel.sim.state import Module, Queue
+from accel.hw.isa import AluInsn, GemmInsn, Insn, MemInsn, MemType, Opcode
+from accel.hw.modules import (
+    POP_FLAGS,
+    POP_QUEUE,
+    PUSH_FLAGS,
+    PUSH_QUEUE,
+    Module,
+    Queue,
+    insn_kind,
+    module_of,
+)
 
-# (module, flag) -> queue; a missing entry means the flag must be 0 on that module.
-_POPS = {
-    (Module.LOAD, "pop_next_dep"): Queue.COMPUTE_TO_LOAD,
-    (Module.COMPUTE, "pop_prev_dep"): Queue.LOAD_TO_COMPUTE,
-    (Module.COMPUTE, "pop_next_dep"): Queue.STORE_TO_COMPUTE,
-    (Module.STORE, "pop_prev_dep"): Queue.COMPUTE_TO_STORE,
-}
-_PUSHES = {
-    (Module.LOAD, "push_next_dep"): Queue.LOAD_TO_COMPUTE,
-    (Module.COMPUTE, "push_prev_dep"): Queue.COMPUTE_TO_LOAD,
-    (Module.COMPUTE, "push_next_dep"): Queue.COMPUTE_TO_STORE,
-    (Module.STORE, "push_prev_dep"): Queue.STORE_TO_COMPUTE,
-}
 _LOADABLE = (MemType.UOP, MemType.WGT, MemType.INP, MemType.ACC, MemType.ACC_8BIT)
 
 
@@ -37,15 +33,6 @@ class Route:
     module: Module
     pops: tuple[Queue, ...]
     pushes: tuple[Queue, ...]
-
-
-def module_of(insn: Insn) -> Module:
-    """The module that executes ``insn``."""
-    if insn.opcode == Opcode.STORE:
-        return Module.STORE
-    if insn.opcode == Opcode.LOAD and insn.memory_type in (MemType.INP, MemType.WGT):
-        return Module.LOAD
-    return Module.COMPUTE
 
 
 def route(index: int, insn: Insn, env: Environment) -> Route:
@@ -59,8 +46,8 @@ def route(index: int, insn: Insn, env: Environment) -> Route:
     where = f"instruction {index} ({insn_kind(insn)})"
     pops, pushes = [], []
     for table, out, flags in (
-        (_POPS, pops, ("pop_prev_dep", "pop_next_dep")),
-        (_PUSHES, pushes, ("push_prev_dep", "push_next_dep")),
+        (POP_QUEUE, pops, POP_FLAGS),
+        (PUSH_QUEUE, pushes, PUSH_FLAGS),
     ):
         for flag in flags:
             if getattr(insn, flag):
@@ -97,10 +84,3 @@ def _check_mem(insn: MemInsn, where: str) -> None:
             raise SimulatorError(
                 f"{where}: a STORE cannot pad (y_pad_0, y_pad_1, x_pad_0, x_pad_1 = {pads})"
             )
-
-
-def insn_kind(insn: Insn) -> str:
-    """A short name such as ``LOAD INP`` or ``GEMM``."""
-    if isinstance(insn, MemInsn):
-        return f"{insn.opcode.name} {insn.memory_type.name}"
-    return insn.opcode.name

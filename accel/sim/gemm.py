@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from accel.env import Environment
-from accel.runtime.isa import GemmInsn, uop_columns
+from accel.hw.isa import GemmInsn, uop_columns
 from accel.sim.loops import PlanCache, as_slice, check_bound, expand
 from accel.sim.state import Srams
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 
 from accel.errors import SimulatorError
-from accel.runtime.isa import MemInsn, MemType
-from accel.runtime.memory import DeviceMemory
+from accel.hw.isa import MemInsn, MemType
+from accel.hw.memory import DeviceMemory
 from accel.sim.state import Srams
 
 STAT_OF_TYPE = {

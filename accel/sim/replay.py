@@ -22,8 +22,8 @@ import numpy as np
 
 from accel.env import Environment
 from accel.errors import SimulatorError
-from accel.runtime.isa import MemInsn, Opcode
-from accel.runtime.memory import DEFAULT_SIZE, DeviceMemory
+from accel.hw.isa import MemInsn, Opcode
+from accel.hw.memory import DEFAULT_SIZE, DeviceMemory
 from accel.sim.simulator import INSN_BYTES, RunReport, Simulator
 
 _SRAMS = ("uop", "inp", "wgt", "acc")

@@ -20,13 +20,14 @@ import numpy as np
 
 from accel.env import Environment
 from accel.errors import DeadlockError, DeviceMemoryError, ISAError, SimulatorError
-from accel.runtime.isa import AluInsn, GemmInsn, Insn, MemInsn, Opcode, decode_int
-from accel.runtime.memory import DeviceMemory
+from accel.hw.isa import AluInsn, GemmInsn, Insn, MemInsn, Opcode, decode_int
+from accel.hw.memory import DeviceMemory
+from accel.hw.modules import Module, insn_kind
 from accel.sim.alu import AluUnit
-from accel.sim.dispatch import Route, insn_kind, route
+from accel.sim.dispatch import Route, route
 from accel.sim.gemm import GemmUnit
 from accel.sim.load import STAT_OF_TYPE, no_op, prepare_load
-from accel.sim.state import Module, Srams, TokenQueues
+from accel.sim.state import Srams, TokenQueues
 from accel.sim.stats import add_timing, empty_stats, merge
 from accel.sim.store import prepare_store
 from accel.sim.timing import CycleModel, Timeline, TimingReport

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 import numpy as np
 
 from accel.env import Environment
 from accel.errors import SimulatorError
+from accel.hw.modules import Queue
 
 _INT_DTYPES = {8: np.int8, 16: np.int16, 32: np.int32}
 
@@ -30,30 +30,6 @@ def int_dtype(bits: int, what: str) -> np.dtype:
 def value_float_dtype(bits: int) -> np.dtype:
     """A float type that holds every ``bits``-wide integer exactly."""
     return np.dtype(np.float32 if bits <= 16 else np.float64)
-
-
-class Module(IntEnum):
-    LOAD = 0
-    COMPUTE = 1
-    STORE = 2
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-class Queue(IntEnum):
-    """The four token queues, named by the direction tokens travel."""
-
-    LOAD_TO_COMPUTE = 0
-    COMPUTE_TO_LOAD = 1
-    COMPUTE_TO_STORE = 2
-    STORE_TO_COMPUTE = 3
-
-    @property
-    def label(self) -> str:
-        src, dst = self.name.lower().split("_to_")
-        return f"{src}->{dst}"
 
 
 class Srams:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from accel.sim.state import Module
+from accel.hw.modules import Module
 from accel.sim.timing import TimingReport
 
 TRAFFIC_COUNTERS = (

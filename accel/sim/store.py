@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 
 from accel.errors import SimulatorError
-from accel.runtime.isa import MemInsn
-from accel.runtime.memory import DeviceMemory
+from accel.hw.isa import MemInsn
+from accel.hw.memory import DeviceMemory
 from accel.sim.load import dram_rows, no_op
 from accel.sim.state import Srams
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accel.env import Environment
-from accel.runtime.isa import AluInsn, GemmInsn, Insn, MemInsn
-from accel.runtime.memory import elem_bytes
-from accel.sim.state import Module, Queue
+from accel.hw.isa import AluInsn, GemmInsn, Insn, MemInsn
+from accel.hw.memory import elem_bytes
+from accel.hw.modules import Module, Queue
 
 
 @dataclass(frozen=True)

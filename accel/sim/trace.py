@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from accel.sim.state import Module
+from accel.hw.modules import Module
 
 
 @dataclass(frozen=True, slots=True)

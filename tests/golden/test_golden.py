@@ -17,11 +17,11 @@ from cases import ACCEL_CASES, HOST_CASES
 from golden import check_golden
 
 import accel
+from accel.hw.disasm import disassemble
+from accel.hw.isa import encode_stream
+from accel.hw.memory import DeviceMemory
 from accel.lower.pipeline import pass_names
 from accel.runtime.command_queue import CommandQueue
-from accel.runtime.disasm import disassemble
-from accel.runtime.isa import encode_stream
-from accel.runtime.memory import DeviceMemory
 from accel.sim import Device, Simulator
 
 ENV = accel.get_env()

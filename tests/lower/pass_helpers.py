@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import accel
 from accel import te
+from accel.arith.simplify import simplify
 from accel.lower import coproc, ir
-from accel.lower.arith import simplify
 from accel.te.expr import Call, Const, Expr, Var
 from accel.te.visit import rewrite
 

@@ -20,8 +20,8 @@ from pass_helpers import (
 import accel
 from accel import te
 from accel.errors import LoweringError
+from accel.hw.isa import AluOp
 from accel.lower import coproc, ir
-from accel.runtime.isa import AluOp
 
 N = 4  # accumulator tiles per buffer in the small schedules
 SHAPE = (1, N, ENV.BATCH, ENV.BLOCK_OUT)

@@ -21,8 +21,8 @@ from pass_helpers import (
 import accel
 from accel import te
 from accel.errors import LoweringError
+from accel.hw.isa import MemType
 from accel.lower import coproc, ir
-from accel.runtime.isa import MemType
 
 LOAD_FIELDS = (
     "dram",

@@ -1,5 +1,5 @@
 from accel import te
-from accel.lower.arith import const_bounds, prove, simplify
+from accel.arith.simplify import const_bounds, prove, simplify
 
 
 def test_divmod_with_ranges():

@@ -19,17 +19,17 @@ from accel.errors import (
     ISAError,
     LoweringError,
 )
+from accel.hw.isa import AluOp, MemInsn, MemType
+from accel.hw.memory import DeviceMemory
+from accel.hw.modules import insn_kind
 from accel.runtime.command_queue import (
     MIN_MAX_INSNS,
     CommandQueue,
     get_command_queue,
     stream_counts,
 )
-from accel.runtime.isa import AluOp, MemInsn, MemType
-from accel.runtime.memory import DeviceMemory
 from accel.runtime.uop_kernel import KernelRecorder
 from accel.sim import Device, Simulator, get_device
-from accel.sim.dispatch import insn_kind
 
 ENV = get_env()
 ACC, INP, WGT, OUT, UOP = MemType.ACC, MemType.INP, MemType.WGT, MemType.OUT, MemType.UOP

@@ -7,8 +7,8 @@ import pytest
 
 from accel.env import get_env
 from accel.errors import DeviceMemoryError
-from accel.runtime.isa import MemType
-from accel.runtime.memory import DeviceMemory, elem_bytes
+from accel.hw.isa import MemType
+from accel.hw.memory import DeviceMemory, elem_bytes
 
 ENV = get_env()
 

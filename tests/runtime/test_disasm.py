@@ -3,8 +3,8 @@
 import numpy as np
 
 from accel.env import get_env
-from accel.runtime.disasm import disassemble
-from accel.runtime.isa import (
+from accel.hw.disasm import disassemble
+from accel.hw.isa import (
     AluInsn,
     AluOp,
     FinishInsn,

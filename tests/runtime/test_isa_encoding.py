@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from accel.env import get_env, using_env
 from accel.errors import ISAError
-from accel.runtime.isa import (
+from accel.hw.isa import (
     AluInsn,
     AluOp,
     FinishInsn,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from accel.env import get_env
-from accel.runtime.isa import (
+from accel.hw.isa import (
     AluInsn,
     FinishInsn,
     GemmInsn,
@@ -16,7 +16,7 @@ from accel.runtime.isa import (
     encode_stream,
     encode_uops,
 )
-from accel.runtime.memory import DeviceMemory, elem_bytes
+from accel.hw.memory import DeviceMemory, elem_bytes
 from accel.sim import Simulator
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sim_streams import Bench, alu, finish, load, rand_int32, store
 
-from accel.runtime.isa import AluInsn, AluOp, MemType, Uop
+from accel.hw.isa import AluInsn, AluOp, MemType, Uop
 
 N_ACC = 96
 

@@ -4,7 +4,7 @@ import pytest
 from sim_streams import Bench, finish, gemm, load, store
 
 from accel.errors import DeadlockError, SimulatorError
-from accel.runtime.isa import MemType
+from accel.hw.isa import MemType
 
 
 def test_pop_from_a_queue_never_filled_reports_a_deadlock():

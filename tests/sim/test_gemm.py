@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from sim_streams import Bench, finish, gemm, load, rand_int8, rand_int32
 
 from accel.env import using_env
-from accel.runtime.isa import MemType, Uop
+from accel.hw.isa import MemType, Uop
 
 N_INP, N_WGT, N_ACC = 64, 32, 96
 

@@ -5,7 +5,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sim_streams import Bench, finish, load, rand_int8, rand_int32, store
 
-from accel.runtime.isa import MemType, Uop, encode_uops
+from accel.hw.isa import MemType, Uop, encode_uops
 
 
 def padded_reference(dram, y0, x0, y, x, pads):

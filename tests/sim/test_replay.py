@@ -5,7 +5,7 @@ import pytest
 from sim_streams import Bench, alu, finish, gemm, load, store
 
 from accel.errors import SimulatorError
-from accel.runtime.isa import AluOp, MemType, Uop
+from accel.hw.isa import AluOp, MemType, Uop
 from accel.sim.replay import capture, load_replay
 
 

@@ -5,7 +5,7 @@ import json
 from sim_streams import Bench, finish, gemm, load
 
 from accel.cli import main
-from accel.runtime.isa import MemType, Uop, encode_stream
+from accel.hw.isa import MemType, Uop, encode_stream
 from accel.sim.replay import capture
 
 

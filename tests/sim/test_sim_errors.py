@@ -5,7 +5,7 @@ import pytest
 from sim_streams import Bench, alu, finish, gemm, load, store
 
 from accel.errors import DeviceMemoryError, ISAError, SimulatorError
-from accel.runtime.isa import AluOp, MemType, Opcode, Uop
+from accel.hw.isa import AluOp, MemType, Opcode, Uop
 
 
 def run_words(bench, words):

@@ -8,7 +8,7 @@ import pytest
 from sim_streams import Bench, finish, gemm, load, store
 
 import accel.sim
-from accel.runtime.isa import MemType, Uop
+from accel.hw.isa import MemType, Uop
 
 TILES, TILE = 6, 128  # input elements per tile
 

@@ -11,9 +11,9 @@ elementwise updates of distinct tiles), which is what allows choosing any two lo
 
 from __future__ import annotations
 
+from accel.arith.simplify import affine, simplify
 from accel.env import Environment
 from accel.lower import coproc, ir
-from accel.lower.arith import affine, simplify
 from accel.te.expr import Call, Const, Var
 from accel.te.visit import free_vars
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from accel.arith.simplify import Affine, affine, from_affine, simplify
 from accel.env import Environment
 from accel.errors import LoweringError
+from accel.hw.isa import MemType, Opcode, field_tables
 from accel.lower import coproc, ir
-from accel.lower.arith import Affine, affine, from_affine, simplify
-from accel.runtime.isa import MemType, Opcode, field_tables
 from accel.te.expr import BinOp, Cast, Cmp, Const, Expr, Logic, Select, Var
 from accel.te.visit import free_vars
 

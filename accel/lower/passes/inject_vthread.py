@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from accel.arith.simplify import simplify
 from accel.env import Environment
 from accel.errors import LoweringError
 from accel.lower import coproc, ir
-from accel.lower.arith import simplify
 from accel.te.expr import Call, Const, Expr, Var
 from accel.te.visit import free_vars, substitute
 

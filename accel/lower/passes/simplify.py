@@ -1,6 +1,6 @@
 """Simplify: fold arithmetic with loop ranges in scope, drop decided branches and unit loops.
 
-Matches every expression of the program; produces the canonical forms of ``accel.lower.arith``.
+Matches every expression of the program; produces the canonical forms of ``accel.arith.simplify``.
 A loop of extent 1 is replaced by its body with the variable set to its minimum; an ``if`` whose
 condition the loop ranges decide keeps only the branch taken. Refuses nothing.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from accel.arith.simplify import simplify
 from accel.lower import ir
-from accel.lower.arith import simplify
 from accel.te.expr import Const, Expr, Logic, Var
 
 

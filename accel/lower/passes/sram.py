@@ -9,11 +9,11 @@ do not fit with an ``AllocationError`` naming the buffer, what it asks and what 
 
 from __future__ import annotations
 
+from accel.arith.simplify import simplify
 from accel.env import Environment
 from accel.errors import AllocationError
+from accel.hw.memory import elem_bytes
 from accel.lower import coproc, ir
-from accel.lower.arith import simplify
-from accel.runtime.memory import elem_bytes
 from accel.te.expr import Expr
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from accel.env import Environment
 from accel.errors import DeviceMemoryError
-from accel.runtime.isa import MemType
+from accel.hw.isa import MemType
 
 DEFAULT_SIZE = 1 << 30
 RESERVED_BYTES = 4096

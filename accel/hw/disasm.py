@@ -6,7 +6,7 @@ import numpy as np
 
 from accel.env import Environment
 from accel.errors import ISAError
-from accel.runtime.isa import AluInsn, Insn, MemInsn, as_words, decode_int, insn_fields
+from accel.hw.isa import AluInsn, Insn, MemInsn, as_words, decode_int, insn_fields
 
 _DEP_FLAGS = ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep")
 _NOT_PRINTED_AS_FIELDS = frozenset({"opcode", "memory_type", "alu_opcode", *_DEP_FLAGS})

@@ -1,0 +1,131 @@
+"""Numpy kernels, one per canonical operator: ``KERNELS[op](attrs, *inputs) -> array``.
+
+Float kernels compute in the inputs' dtype (float32 for float graphs); attributes arrive already
+normalized by the frontend (explicit pads, positive axes, static shapes).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from accel.graph import qops, window
+
+Attrs = Mapping[str, Any]
+
+
+def conv(attrs: Attrs, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None):
+    y = window.conv(x, w, attrs["strides"], attrs["dilations"], attrs["pads"], attrs["group"])
+    if bias is not None:
+        y = y + bias.reshape((1, -1) + (1,) * (y.ndim - 2))
+    return y.astype(x.dtype)
+
+
+def conv_transpose(attrs: Attrs, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None):
+    y = window.conv_transpose(
+        x,
+        w,
+        attrs["strides"],
+        attrs["dilations"],
+        attrs["pads"],
+        attrs["group"],
+        attrs["output_padding"],
+    )
+    if bias is not None:
+        y = y + bias.reshape((1, -1) + (1,) * (y.ndim - 2))
+    return y.astype(x.dtype)
+
+
+def gemm(attrs: Attrs, a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None):
+    a = a.T if attrs["trans_a"] else a
+    b = b.T if attrs["trans_b"] else b
+    y = np.float32(attrs["alpha"]) * (a @ b)
+    if c is not None:
+        y = y + np.float32(attrs["beta"]) * c
+    return y.astype(a.dtype)
+
+
+def div(attrs: Attrs, a: np.ndarray, b: np.ndarray):
+    if a.dtype.kind in "iu":
+        # ONNX integer division truncates toward zero, as C does; numpy's // floors.
+        q = np.abs(a) // np.abs(b)
+        return np.where((a < 0) != (b < 0), -q, q).astype(a.dtype)
+    return a / b
+
+
+def sigmoid(attrs: Attrs, x: np.ndarray):
+    with np.errstate(over="ignore"):
+        return (1 / (1 + np.exp(-x))).astype(x.dtype)
+
+
+def pool(mode: str) -> Callable[..., np.ndarray]:
+    def kernel(attrs: Attrs, x: np.ndarray):
+        return window.pool(
+            x,
+            attrs["kernel"],
+            attrs["strides"],
+            attrs["dilations"],
+            attrs["pads"],
+            attrs["ceil_mode"],
+            mode,
+            attrs.get("count_include_pad", False),
+        )
+
+    return kernel
+
+
+def pad(attrs: Attrs, x: np.ndarray):
+    """Constant padding; negative pads crop."""
+    k = x.ndim
+    begin, end = attrs["pads"][:k], attrs["pads"][k:]
+    widths = [(max(b, 0), max(e, 0)) for b, e in zip(begin, end)]
+    y = np.pad(x, widths, constant_values=np.array(attrs["value"]).astype(x.dtype))
+    crop = tuple(slice(-min(b, 0), n - (-min(e, 0))) for b, e, n in zip(begin, end, y.shape))
+    return y[crop]
+
+
+def batch_norm(attrs: Attrs, x, scale, bias, mean, var):
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    inv = scale / np.sqrt(var + np.float32(attrs["epsilon"]))
+    return ((x - mean.reshape(shape)) * inv.reshape(shape) + bias.reshape(shape)).astype(x.dtype)
+
+
+def softmax(attrs: Attrs, x: np.ndarray):
+    e = np.exp(x - x.max(axis=attrs["axis"], keepdims=True))
+    return (e / e.sum(axis=attrs["axis"], keepdims=True)).astype(x.dtype)
+
+
+def global_avg_pool(attrs: Attrs, x: np.ndarray):
+    return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True, dtype=np.float64).astype(x.dtype)
+
+
+KERNELS: Mapping[str, Callable[..., np.ndarray]] = {
+    "conv": conv,
+    "conv_transpose": conv_transpose,
+    "gemm": gemm,
+    "matmul": lambda attrs, a, b: np.matmul(a, b),
+    "add": lambda attrs, a, b: np.add(a, b),
+    "sub": lambda attrs, a, b: np.subtract(a, b),
+    "mul": lambda attrs, a, b: np.multiply(a, b),
+    "div": div,
+    "relu": lambda attrs, x: np.maximum(x, x.dtype.type(0)),
+    "leaky_relu": lambda attrs, x: np.where(x >= 0, x, x * np.float32(attrs["alpha"])),
+    "clip": lambda attrs, x: np.clip(x, attrs["min"], attrs["max"]).astype(x.dtype),
+    "sigmoid": sigmoid,
+    "max_pool": pool("max"),
+    "avg_pool": pool("avg"),
+    "global_avg_pool": global_avg_pool,
+    "reshape": lambda attrs, x: x.reshape(attrs["shape"]),
+    "transpose": lambda attrs, x: np.transpose(x, attrs["perm"]),
+    "concat": lambda attrs, *xs: np.concatenate(xs, axis=attrs["axis"]),
+    "pad": pad,
+    "batch_norm": batch_norm,
+    "softmax": softmax,
+    "cast": lambda attrs, x: x.astype(attrs["dtype"]),
+    "gather": lambda attrs, x, i: np.take(x, i, axis=attrs["axis"]),
+    "quantize_linear": qops.quantize_linear,
+    "dequantize_linear": qops.dequantize_linear,
+    "qlinear_conv": qops.qlinear_conv,
+    "qlinear_matmul": qops.qlinear_matmul,
+}
