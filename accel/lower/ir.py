@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from accel.te.expr import Const, Expr, Var
+from accel.te.expr import Const, Expr, Var, arg_str, expr_str
 from accel.te.visit import rewrite
 
 GLOBAL = "global"
@@ -38,6 +38,9 @@ class Buffer:
     def __repr__(self) -> str:
         return f"Buffer({self.name}, {self.shape}, {self.dtype}, {self.scope})"
 
+    def print_expr(self, text) -> str:
+        return self.name
+
 
 @dataclass(frozen=True, slots=True)
 class Load(Expr):
@@ -50,6 +53,9 @@ class Load(Expr):
     def dtype(self) -> str:  # type: ignore[override]
         return self.buffer.dtype
 
+    def print_expr(self, text) -> str:
+        return f"{self.buffer.name}[{text(self.index)}]"
+
 
 class Stmt:
     """Base class of statements."""
@@ -57,8 +63,6 @@ class Stmt:
     __slots__ = ()
 
     def __str__(self) -> str:
-        from accel.lower.printer import stmt_str
-
         return stmt_str(self)
 
 
@@ -207,3 +211,57 @@ def rewrite_stmt(
         if replacement is not None:
             return replacement
     return s
+
+
+# -- printing (expressions print with accel.te.expr.expr_str) ------------------------------
+
+
+def stmt_str(s: Stmt, indent: int = 0) -> str:
+    """The statement as indented text, one statement a line."""
+    lines: list[str] = []
+    _emit(s, indent, lines)
+    return "\n".join(lines)
+
+
+def _emit(s: Stmt, depth: int, out: list[str]) -> None:
+    pad = "  " * depth
+    if isinstance(s, Seq):
+        for child in s.stmts:
+            _emit(child, depth, out)
+    elif isinstance(s, For):
+        kind = "" if s.kind == "serial" else f"{s.kind} "
+        out.append(f"{pad}{kind}for ({s.var.name}, {expr_str(s.min)}, {expr_str(s.extent)}) {{")
+        _emit(s.body, depth + 1, out)
+        out.append(pad + "}")
+    elif isinstance(s, Allocate):
+        b = s.buffer
+        if b.scope not in (GLOBAL, LOCAL):
+            out.append(f'{pad}// attr [{b.name}] storage_scope = "{b.scope}"')
+        out.append(f"{pad}allocate {b.name}[{b.dtype} * {b.size}]")
+        _emit(s.body, depth, out)
+    elif isinstance(s, Store):
+        out.append(f"{pad}{s.buffer.name}[{expr_str(s.index)}] = {expr_str(s.value)}")
+    elif isinstance(s, IfThenElse):
+        out.append(f"{pad}if {expr_str(s.cond)} {{")
+        _emit(s.then_case, depth + 1, out)
+        if s.else_case is not None:
+            out.append(pad + "} else {")
+            _emit(s.else_case, depth + 1, out)
+        out.append(pad + "}")
+    elif isinstance(s, LetStmt):
+        out.append(f"{pad}let {s.var.name} = {expr_str(s.value)}")
+        _emit(s.body, depth, out)
+    elif isinstance(s, AttrStmt):
+        node = getattr(s.node, "name", s.node)
+        out.append(f"{pad}// attr [{node}] {s.key} = {arg_str(s.value)}")
+        _emit(s.body, depth, out)
+    elif isinstance(s, Evaluate):
+        out.append(pad + expr_str(s.value))
+    else:
+        out.append(pad + repr(s))
+
+
+def function_str(name: str, params: list[Buffer], body: Stmt) -> str:
+    """A whole lowered function: its signature and body."""
+    sig = ", ".join(f"{b.name}: {b.dtype}{list(b.shape)}" for b in params)
+    return f"primfn {name}({sig}) {{\n{stmt_str(body, 1)}\n}}"

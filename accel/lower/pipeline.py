@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from accel.env import Environment, get_env
 from accel.errors import LoweringError
 from accel.lower import ir
+from accel.lower.ir import function_str, stmt_str
 from accel.lower.passes.fold_uop_loops import fold_uop_loops
 from accel.lower.passes.inject_alu import inject_alu
 from accel.lower.passes.inject_deps import inject_deps
@@ -19,7 +20,6 @@ from accel.lower.passes.inject_dma import inject_dma
 from accel.lower.passes.inject_vthread import inject_vthread
 from accel.lower.passes.simplify import simplify_pass
 from accel.lower.passes.sram import allocate_sram, coproc_sync, lift_alloc
-from accel.lower.printer import function_str, stmt_str
 from accel.lower.schedule_ops import schedule_to_stmt
 from accel.schedule.schedule import Schedule
 from accel.te.tensor import Tensor

@@ -126,8 +126,6 @@ class Expr:
         return self if dtype == self.dtype else Cast(dtype, self)
 
     def __str__(self) -> str:
-        from accel.lower.printer import expr_str
-
         return expr_str(self)
 
 
@@ -264,10 +262,9 @@ def as_expr(value: Any, like: str | None = None) -> Expr:
     """Convert a Python number to a constant; ``like`` is the dtype of the other operand."""
     if isinstance(value, Expr):
         return value
-    from accel.te.tensor import IterVar
-
-    if isinstance(value, IterVar):
-        return value.var
+    to_expr = getattr(value, "to_expr", None)  # an iteration axis stands for its variable
+    if to_expr is not None:
+        return to_expr()
     if isinstance(value, (int, float)) and not isinstance(value, bool) and like is not None:
         if isinstance(value, float) and dt.is_int(like):
             raise ExprError(
@@ -352,3 +349,66 @@ def if_then_else(cond: Any, true_value: Any, false_value: Any) -> Expr:
 def var(name: str = "v", dtype: str = dt.INDEX_DTYPE) -> Var:
     """A free symbolic variable."""
     return Var(name, dt.check_dtype(dtype))
+
+
+# -- printing ------------------------------------------------------------------------------------
+# Nodes of other modules and layers (a tensor read, a reduction, a buffer load, an on-chip
+# address, a buffer passed to a call) print through their own ``print_expr(expr_str)`` method.
+
+_INFIX = {
+    "add",
+    "sub",
+    "mul",
+    "floordiv",
+    "floormod",
+    "div",
+    "shl",
+    "shr",
+    "bitand",
+    "bitor",
+    "bitxor",
+}
+
+
+def expr_str(e: Expr) -> str:
+    """The expression as text: ``((i*16) + j)``, ``A[i, k]``, ``int32(A_buf[i])``."""
+    if isinstance(e, Const):
+        if e.dtype == "bool":
+            return "True" if e.value else "False"
+        if e.dtype == "int32":
+            return str(e.value)
+        if e.dtype.startswith("float"):
+            return f"{e.value!r}f" if e.dtype == "float32" else repr(e.value)
+        return f"{e.dtype}({e.value})"
+    if isinstance(e, Var):
+        return e.name
+    if isinstance(e, BinOp):
+        if e.op in _INFIX:
+            sep = "*" if e.op == "mul" else f" {BINARY_OPS[e.op]} "
+            return f"({expr_str(e.a)}{sep}{expr_str(e.b)})"
+        return f"{e.op}({expr_str(e.a)}, {expr_str(e.b)})"
+    if isinstance(e, Cmp):
+        return f"({expr_str(e.a)} {COMPARE_OPS[e.op]} {expr_str(e.b)})"
+    if isinstance(e, Logic):
+        if e.op == "not":
+            return f"!{expr_str(e.a)}"
+        return f"({expr_str(e.a)} {'&&' if e.op == 'and' else '||'} {expr_str(e.b)})"
+    if isinstance(e, Select):
+        return f"select({expr_str(e.cond)}, {expr_str(e.true_value)}, {expr_str(e.false_value)})"
+    if isinstance(e, Cast):
+        return f"{e.dtype}({expr_str(e.value)})"
+    if isinstance(e, Call):
+        return f"{e.name}({', '.join(arg_str(a) for a in e.args)})"
+    hook = getattr(e, "print_expr", None)
+    return repr(e) if hook is None else hook(expr_str)
+
+
+def arg_str(a) -> str:
+    if isinstance(a, Expr):
+        return expr_str(a)
+    hook = getattr(a, "print_expr", None)
+    if hook is not None:
+        return hook(expr_str)
+    if isinstance(a, str):
+        return f'"{a}"'
+    return str(a)

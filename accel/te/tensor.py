@@ -64,6 +64,10 @@ class IterVar:
         dom = "" if self.dom is None else f", [{self.dom.min}, {self.dom.min} + {self.dom.extent})"
         return f"iter_var({self.name}{dom}, {self.kind})"
 
+    def to_expr(self) -> Var:
+        """The axis in an expression: its variable."""
+        return self.var
+
     # An IterVar stands for its variable in expressions.
     def __add__(self, o):
         return self.var + o
@@ -176,6 +180,9 @@ class TensorRead(Expr):
     def dtype(self) -> str:  # type: ignore[override]
         return self.tensor.dtype
 
+    def print_expr(self, expr_str) -> str:
+        return f"{self.tensor.name}[{', '.join(expr_str(i) for i in self.indices)}]"
+
 
 @dataclass(frozen=True, slots=True)
 class Reduce(Expr):
@@ -186,6 +193,11 @@ class Reduce(Expr):
     axes: tuple[IterVar, ...]
     condition: Expr | None
     dtype: str
+
+    def print_expr(self, expr_str) -> str:
+        axes = ", ".join(iv.name for iv in self.axes)
+        where = "" if self.condition is None else f", where={expr_str(self.condition)}"
+        return f"{self.combiner}({expr_str(self.source)}, axis=[{axes}]{where})"
 
 
 def identity_element(combiner: str, dtype: str) -> Const:

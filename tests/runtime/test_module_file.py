@@ -13,8 +13,8 @@ from accel.errors import BuildError
 from accel.lower import coproc, ir
 from accel.lower.codegen_accel import generate_accel_source
 from accel.lower.codegen_host import generate_host_source
+from accel.lower.ir import function_str, stmt_str
 from accel.lower.pipeline import LoweredFunc
-from accel.lower.printer import function_str, stmt_str
 from accel.runtime import module_file
 from accel.runtime.module_file import EXPR_FIELDS, STMT_FIELDS, dumps, loads
 from accel.te.expr import BinOp, Call, Cast, Cmp, Const, Logic, Select, Var
