@@ -167,7 +167,7 @@ class Graph:
         for name in sorted(self.constants):
             lines.append(f"  const {name}: {self.tensors[name]}")
         for node in self.nodes_in_order():
-            lines.append(f"  {node}  -> {typed(node.outputs)}")
+            lines.append(f"  {node.name}: {typed(node.outputs)} = {node.call()}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

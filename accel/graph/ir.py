@@ -111,7 +111,10 @@ class Node:
     def __hash__(self) -> int:
         return hash((self.name, self.op, self.inputs, self.outputs, tuple(self.attrs.items())))
 
-    def __str__(self) -> str:
+    def call(self) -> str:
+        """``op(inputs; attrs)``, as the printers show it."""
         attrs = ", ".join(f"{k}={v}" for k, v in self.attrs.items())
-        call = f"{self.op}({', '.join(self.inputs)}{'; ' + attrs if attrs else ''})"
-        return f"{self.name}: {', '.join(self.outputs)} = {call}"
+        return f"{self.op}({', '.join(self.inputs)}{'; ' + attrs if attrs else ''})"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {', '.join(self.outputs)} = {self.call()}"

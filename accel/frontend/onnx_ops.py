@@ -1,0 +1,479 @@
+"""ONNX operator converters: ``CONVERTERS[op_type](ctx, node)`` emits canonical nodes.
+
+Each converter reads the ONNX attributes of every opset from 11 on (an attribute that later
+became an input is read from wherever the node's opset keeps it), resolves what can be resolved
+statically (auto_pad, Reshape's 0 and -1, negative axes), and refuses what it cannot honour.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+
+from accel.frontend.context import ImportContext, OnnxNode
+from accel.frontend.onnx_load import DTYPES, SUPPORTED_DTYPES, dtype_name
+from accel.graph import window
+
+Converter = Callable[[ImportContext, OnnxNode], None]
+QUANT_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
+
+
+def _axis(node: OnnxNode, axis: int, rank: int, what: str = "axis") -> int:
+    if not -rank <= axis < rank:
+        raise node.error(f"{what} {axis} is out of range for rank {rank}")
+    return axis % rank
+
+
+def _float_input(ctx: ImportContext, node: OnnxNode, index: int = 0) -> None:
+    info = ctx.info(node, node.inputs[index])
+    if info.dtype != np.float32:
+        raise node.unsupported(f"input of data type {info.dtype.name}", "it takes float32")
+
+
+def _simple(op: str, attrs: Callable[[OnnxNode], dict] | None = None) -> Converter:
+    def convert(ctx: ImportContext, node: OnnxNode) -> None:
+        inputs = tuple(t for t in node.inputs if t)
+        ctx.emit(node, op, inputs, node.outputs[0], attrs(node) if attrs else {})
+
+    return convert
+
+
+# --- convolution and pooling -------------------------------------------------------------
+
+
+def _window_attrs(
+    ctx: ImportContext, node: OnnxNode, spatial: tuple[int, ...], kernel: tuple[int, ...]
+) -> dict:
+    """strides, dilations and explicit pads, auto_pad resolved against the input's size."""
+    k = len(kernel)
+    strides = tuple(node.attrs.get("strides", (1,) * k))
+    dilations = tuple(node.attrs.get("dilations", (1,) * k))
+    if len(strides) != k or len(dilations) != k:
+        raise node.error(f"strides {strides} / dilations {dilations} need {k} values")
+    if min(strides + dilations) < 1:
+        raise node.error(f"strides {strides} and dilations {dilations} must be positive")
+    auto_pad = node.attrs.get("auto_pad", "NOTSET")
+    if auto_pad == "NOTSET":
+        pads = tuple(node.attrs.get("pads", (0,) * 2 * k))
+        if len(pads) != 2 * k or min(pads) < 0:
+            raise node.error(f"pads {pads} need {2 * k} non-negative values")
+    elif auto_pad == "VALID":
+        pads = (0,) * 2 * k
+    elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        pairs = [
+            window.same_pads(
+                spatial[i], kernel[i], strides[i], dilations[i], auto_pad[5:] == "UPPER"
+            )
+            for i in range(k)
+        ]
+        pads = tuple(p[0] for p in pairs) + tuple(p[1] for p in pairs)
+    else:
+        raise node.unsupported(
+            f"attribute auto_pad={auto_pad!r}", "use NOTSET, VALID, SAME_UPPER or SAME_LOWER"
+        )
+    return {"strides": strides, "dilations": dilations, "pads": pads}
+
+
+def _kernel_of(node: OnnxNode, weight_shape: tuple[int, ...]) -> tuple[int, ...]:
+    kernel = tuple(weight_shape[2:])
+    if not kernel:
+        raise node.error(f"weight of shape {weight_shape} has no spatial axes")
+    declared = node.attrs.get("kernel_shape")
+    if declared is not None and tuple(declared) != kernel:
+        raise node.error(f"kernel_shape {declared} differs from the weight's {kernel}")
+    return kernel
+
+
+def _conv_attrs(ctx: ImportContext, node: OnnxNode, x: str, w: str) -> dict:
+    x_shape, w_shape = ctx.info(node, x).shape, ctx.info(node, w).shape
+    kernel = _kernel_of(node, w_shape)
+    group = node.attrs.get("group", 1)
+    if group < 1:
+        raise node.error(f"group {group} must be positive")
+    return {**_window_attrs(ctx, node, x_shape[2:], kernel), "group": group}
+
+
+def _conv(ctx: ImportContext, node: OnnxNode) -> None:
+    _float_input(ctx, node)
+    attrs = _conv_attrs(ctx, node, node.inputs[0], node.inputs[1])
+    inputs = tuple(t for t in node.inputs if t)
+    ctx.emit(node, "conv", inputs, node.outputs[0], attrs)
+
+
+def _conv_transpose(ctx: ImportContext, node: OnnxNode) -> None:
+    _float_input(ctx, node)
+    if "output_shape" in node.attrs:
+        raise node.unsupported("attribute output_shape", "give pads and output_padding instead")
+    if node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise node.unsupported(
+            f"attribute auto_pad={node.attrs['auto_pad']!r}", "use NOTSET (explicit pads) or VALID"
+        )
+    attrs = _conv_attrs(ctx, node, node.inputs[0], node.inputs[1])
+    k = len(attrs["strides"])
+    output_padding = tuple(node.attrs.get("output_padding", (0,) * k))
+    if len(output_padding) != k or min(output_padding) < 0:
+        raise node.error(f"output_padding {output_padding} needs {k} non-negative values")
+    inputs = tuple(t for t in node.inputs if t)
+    ctx.emit(
+        node, "conv_transpose", inputs, node.outputs[0], {**attrs, "output_padding": output_padding}
+    )
+
+
+def _pool(op: str) -> Converter:
+    def convert(ctx: ImportContext, node: OnnxNode) -> None:
+        _float_input(ctx, node)
+        if len([t for t in node.outputs if t]) > 1:
+            raise node.unsupported("the Indices output", "only the pooled values are")
+        if "kernel_shape" not in node.attrs:
+            raise node.error("attribute kernel_shape is missing")
+        kernel = tuple(node.attrs["kernel_shape"])
+        shape = ctx.info(node, node.inputs[0]).shape
+        if len(shape) != len(kernel) + 2:
+            raise node.error(f"input {shape} needs rank {len(kernel) + 2} for kernel {kernel}")
+        attrs = _window_attrs(ctx, node, shape[2:], kernel)
+        attrs.update(kernel=kernel, ceil_mode=bool(node.attrs.get("ceil_mode", 0)))
+        if op == "avg_pool":
+            attrs["count_include_pad"] = bool(node.attrs.get("count_include_pad", 0))
+        ctx.emit(node, op, (node.inputs[0],), node.outputs[0], attrs)
+
+    return convert
+
+
+# --- elementwise ----------------------------------------------------------------------------
+
+
+def _clip(ctx: ImportContext, node: OnnxNode) -> None:
+    dtype = ctx.info(node, node.inputs[0]).dtype
+    if dtype.kind == "f":
+        low, high = -np.inf, np.inf
+    elif dtype.kind in "iu":
+        low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
+    else:
+        raise node.unsupported(f"input of data type {dtype.name}", "it takes numbers")
+    bounds = [low, high]
+    for i, role in ((1, "min"), (2, "max")):
+        tensor = node.input(i)
+        if tensor is not None:
+            value = ctx.require_constant(node, tensor, role)
+            if value.size != 1:
+                raise node.error(f"{role} must be a scalar, got shape {value.shape}")
+            bounds[i - 1] = value.reshape(()).item()
+    ctx.emit(node, "clip", (node.inputs[0],), node.outputs[0], {"min": bounds[0], "max": bounds[1]})
+
+
+def _softmax(ctx: ImportContext, node: OnnxNode) -> None:
+    _float_input(ctx, node)
+    shape = ctx.info(node, node.inputs[0]).shape
+    axis = _axis(node, node.attrs.get("axis", -1 if node.opset >= 13 else 1), len(shape))
+    if node.opset >= 13 or axis == len(shape) - 1:
+        ctx.emit(node, "softmax", (node.inputs[0],), node.outputs[0], {"axis": axis})
+        return
+    # Before opset 13, Softmax flattened the input to 2-D at `axis` and normalized each row.
+    rows = (int(np.prod(shape[:axis])), int(np.prod(shape[axis:])))
+    flat = ctx.emit(
+        node, "reshape", (node.inputs[0],), ctx.fresh(f"{node.name}/rows"), {"shape": rows},
+        name=ctx.fresh(f"{node.name}/flatten"),
+    )  # fmt: skip
+    soft = ctx.emit(
+        node, "softmax", (flat,), ctx.fresh(f"{node.name}/softmax"), {"axis": 1},
+        name=ctx.fresh(f"{node.name}/softmax"),
+    )  # fmt: skip
+    ctx.emit(node, "reshape", (soft,), node.outputs[0], {"shape": shape})
+
+
+# --- layout ---------------------------------------------------------------------------------
+
+
+def _reshape_to(ctx: ImportContext, node: OnnxNode, shape: tuple[int, ...]) -> None:
+    ctx.emit(node, "reshape", (node.inputs[0],), node.outputs[0], {"shape": shape})
+
+
+def _reshape(ctx: ImportContext, node: OnnxNode) -> None:
+    src = ctx.info(node, node.inputs[0]).shape
+    target = [int(v) for v in ctx.require_constant(node, node.inputs[1], "shape").reshape(-1)]
+    if not node.attrs.get("allowzero", 0):
+        for i, v in enumerate(target):
+            if v == 0:
+                if i >= len(src):
+                    raise node.error(f"shape {target} copies axis {i} the input {src} lacks")
+                target[i] = src[i]
+    if target.count(-1) > 1 or min(target, default=0) < -1:
+        raise node.error(f"shape {target} may hold one -1 and otherwise sizes")
+    if -1 in target:
+        known = int(np.prod([v for v in target if v != -1]))
+        total = int(np.prod(src))
+        if known == 0 or total % known:
+            raise node.error(f"cannot reshape {src} to {target}")
+        target[target.index(-1)] = total // known
+    _reshape_to(ctx, node, tuple(target))
+
+
+def _flatten(ctx: ImportContext, node: OnnxNode) -> None:
+    shape = ctx.info(node, node.inputs[0]).shape
+    axis = node.attrs.get("axis", 1)
+    axis = axis if axis == len(shape) else _axis(node, axis, len(shape))
+    _reshape_to(ctx, node, (int(np.prod(shape[:axis])), int(np.prod(shape[axis:]))))
+
+
+def _axes(ctx: ImportContext, node: OnnxNode) -> tuple[int, ...] | None:
+    """Squeeze / Unsqueeze axes: an attribute before opset 13, an input from 13 on."""
+    if node.opset < 13:
+        axes = node.attrs.get("axes")
+        return None if axes is None else tuple(axes)
+    tensor = node.input(1)
+    if tensor is None:
+        return None
+    return tuple(int(v) for v in ctx.require_constant(node, tensor, "axes").reshape(-1))
+
+
+def _squeeze(ctx: ImportContext, node: OnnxNode) -> None:
+    shape = ctx.info(node, node.inputs[0]).shape
+    axes = _axes(ctx, node)
+    if axes is None:
+        axes = tuple(i for i, d in enumerate(shape) if d == 1)
+    axes = {_axis(node, a, len(shape)) for a in axes}
+    for a in axes:
+        if shape[a] != 1:
+            raise node.error(f"cannot squeeze axis {a} of size {shape[a]} in {shape}")
+    _reshape_to(ctx, node, tuple(d for i, d in enumerate(shape) if i not in axes))
+
+
+def _unsqueeze(ctx: ImportContext, node: OnnxNode) -> None:
+    shape = ctx.info(node, node.inputs[0]).shape
+    axes = _axes(ctx, node)
+    if axes is None:
+        raise node.error("axes are missing")
+    rank = len(shape) + len(axes)
+    normalized = {_axis(node, a, rank) for a in axes}
+    if len(normalized) != len(axes):
+        raise node.error(f"axes {axes} repeat an axis")
+    rest = iter(shape)
+    _reshape_to(ctx, node, tuple(1 if i in normalized else next(rest) for i in range(rank)))
+
+
+def _transpose(ctx: ImportContext, node: OnnxNode) -> None:
+    rank = len(ctx.info(node, node.inputs[0]).shape)
+    perm = tuple(node.attrs.get("perm", range(rank - 1, -1, -1)))
+    ctx.emit(node, "transpose", (node.inputs[0],), node.outputs[0], {"perm": perm})
+
+
+def _concat(ctx: ImportContext, node: OnnxNode) -> None:
+    rank = len(ctx.info(node, node.inputs[0]).shape)
+    if "axis" not in node.attrs:
+        raise node.error("attribute axis is missing")
+    axis = _axis(node, node.attrs["axis"], rank)
+    inputs = tuple(t for t in node.inputs if t)
+    ctx.emit(node, "concat", inputs, node.outputs[0], {"axis": axis})
+
+
+def _pad(ctx: ImportContext, node: OnnxNode) -> None:
+    mode = node.attrs.get("mode", "constant")
+    if mode != "constant":
+        raise node.unsupported(f"attribute mode={mode!r}", "only mode 'constant' is")
+    info = ctx.info(node, node.inputs[0])
+    rank = len(info.shape)
+    given = [int(v) for v in ctx.require_constant(node, node.inputs[1], "pads").reshape(-1)]
+    axes = list(range(rank))
+    if node.input(3) is not None:
+        raw = ctx.require_constant(node, node.input(3), "axes").reshape(-1)
+        axes = [_axis(node, int(a), rank) for a in raw]
+    if len(given) != 2 * len(axes):
+        raise node.error(f"pads {given} need {2 * len(axes)} values")
+    pads = [0] * 2 * rank
+    for i, a in enumerate(axes):
+        pads[a], pads[a + rank] = given[i], given[i + len(axes)]
+    value = 0
+    if node.input(2) is not None:
+        value = ctx.require_constant(node, node.input(2), "constant_value").reshape(-1)
+        if value.size != 1:
+            raise node.error(f"constant_value must be a scalar, got {value.size} values")
+        value = value[0].item()
+    ctx.emit(node, "pad", (node.inputs[0],), node.outputs[0], {"pads": pads, "value": value})
+
+
+# --- normalization, identity ---------------------------------------------------------------
+
+
+def _batch_norm(ctx: ImportContext, node: OnnxNode) -> None:
+    _float_input(ctx, node)
+    if node.attrs.get("training_mode", 0) or len([t for t in node.outputs if t]) > 1:
+        raise node.unsupported("training mode", "only the inference form (one output) is")
+    if len(node.inputs) != 5:
+        raise node.error(f"takes 5 inputs (X, scale, B, mean, var), got {len(node.inputs)}")
+    attrs = {"epsilon": node.attrs.get("epsilon", 1e-5)}
+    ctx.emit(node, "batch_norm", node.inputs, node.outputs[0], attrs)
+
+
+def _identity(ctx: ImportContext, node: OnnxNode) -> None:
+    ctx.alias(node, node.outputs[0], node.inputs[0])
+
+
+def _dropout(ctx: ImportContext, node: OnnxNode) -> None:
+    if len([t for t in node.outputs if t]) > 1:
+        raise node.unsupported("the mask output", "only inference (no mask) is")
+    training = node.input(2)
+    if training is not None and ctx.require_constant(node, training, "training_mode").any():
+        raise node.unsupported("training_mode=True", "only inference is")
+    _identity(ctx, node)
+
+
+# --- constants and shape arithmetic --------------------------------------------------------
+
+
+def _constant(ctx: ImportContext, node: OnnxNode) -> None:
+    scalars = {
+        "value_float": np.float32,
+        "value_floats": np.float32,
+        "value_int": np.int64,
+        "value_ints": np.int64,
+    }
+    if "value" in node.attrs and isinstance(node.attrs["value"], np.ndarray):
+        value = node.attrs["value"]
+    elif node.attrs.keys() & scalars.keys():
+        key = next(iter(node.attrs.keys() & scalars.keys()))
+        value = np.array(node.attrs[key], dtype=scalars[key])
+    else:
+        keys = ", ".join(sorted(node.attrs)) or "none"
+        raise node.unsupported(f"attribute {keys}", "use value, value_float(s) or value_int(s)")
+    ctx.add_constant(node.outputs[0], value)
+
+
+def _shape(ctx: ImportContext, node: OnnxNode) -> None:
+    shape = ctx.info(node, node.inputs[0]).shape
+    start, end = node.attrs.get("start", 0), node.attrs.get("end", len(shape))
+    ctx.add_constant(node.outputs[0], np.array(shape[start:end], dtype=np.int64))
+
+
+def _gather(ctx: ImportContext, node: OnnxNode) -> None:
+    rank = len(ctx.info(node, node.inputs[0]).shape)
+    axis = _axis(node, node.attrs.get("axis", 0), rank)
+    ctx.emit(node, "gather", node.inputs[:2], node.outputs[0], {"axis": axis})
+
+
+def _onnx_dtype(node: OnnxNode, elem_type: int, what: str) -> np.dtype:
+    if elem_type not in DTYPES:
+        raise node.unsupported(
+            f"{what} {dtype_name(elem_type)}", f"supported data types: {SUPPORTED_DTYPES}"
+        )
+    return DTYPES[elem_type]
+
+
+def _cast(ctx: ImportContext, node: OnnxNode) -> None:
+    dtype = _onnx_dtype(node, node.attrs.get("to", 0), "attribute to=")
+    ctx.emit(node, "cast", (node.inputs[0],), node.outputs[0], {"dtype": dtype.name})
+
+
+# --- quantized operators -------------------------------------------------------------------
+
+
+def _quant_dtype(node: OnnxNode, dtype: np.dtype, role: str) -> None:
+    if dtype not in QUANT_DTYPES:
+        raise node.unsupported(f"{role} of data type {dtype.name}", "int8 and uint8 are")
+
+
+def _zero_point(ctx: ImportContext, node: OnnxNode, index: int, dtype: np.dtype) -> str:
+    """The zero point input, or a zero constant of ``dtype`` when it is absent."""
+    tensor = node.input(index)
+    if tensor is not None:
+        return tensor
+    return ctx.add_constant(ctx.fresh(f"{node.name}.zero_point"), np.zeros((), dtype))
+
+
+def _quant_axis(node: OnnxNode, rank: int) -> int:
+    if node.attrs.get("block_size", 0):
+        raise node.unsupported("attribute block_size", "per-tensor and per-axis scales are")
+    return _axis(node, node.attrs.get("axis", 1), rank) if rank else 0
+
+
+def _quantize_linear(ctx: ImportContext, node: OnnxNode) -> None:
+    _float_input(ctx, node)
+    x = ctx.info(node, node.inputs[0])
+    if node.input(2) is not None:
+        dtype = ctx.info(node, node.inputs[2]).dtype
+    else:
+        dtype = _onnx_dtype(node, node.attrs.get("output_dtype", 2) or 2, "output_dtype")
+    _quant_dtype(node, dtype, "zero point")
+    zp = _zero_point(ctx, node, 2, dtype)
+    attrs = {"axis": _quant_axis(node, len(x.shape))}
+    ctx.emit(node, "quantize_linear", (node.inputs[0], node.inputs[1], zp), node.outputs[0], attrs)
+
+
+def _dequantize_linear(ctx: ImportContext, node: OnnxNode) -> None:
+    x = ctx.info(node, node.inputs[0])
+    if x.dtype != np.int32:  # int32 is how QDQ models keep biases
+        _quant_dtype(node, x.dtype, "input")
+    zp = _zero_point(ctx, node, 2, x.dtype)
+    attrs = {"axis": _quant_axis(node, len(x.shape))}
+    ctx.emit(
+        node, "dequantize_linear", (node.inputs[0], node.inputs[1], zp), node.outputs[0], attrs
+    )
+
+
+def _qlinear_conv(ctx: ImportContext, node: OnnxNode) -> None:
+    for index, role in ((0, "x"), (2, "x_zero_point"), (3, "w"), (5, "w_zero_point")):
+        _quant_dtype(node, ctx.info(node, node.inputs[index]).dtype, role)
+    _quant_dtype(node, ctx.info(node, node.inputs[7]).dtype, "y_zero_point")
+    attrs = _conv_attrs(ctx, node, node.inputs[0], node.inputs[3])
+    inputs = tuple(t for t in node.inputs if t)
+    if len(inputs) != len(node.inputs) or len(inputs) < 8:
+        raise node.error("inputs 0-7 (x, scales, zero points, w, y) are required")
+    if len(inputs) > 8 and ctx.info(node, inputs[8]).dtype != np.int32:
+        raise node.unsupported("a bias that is not int32", "the bias must be int32")
+    ctx.emit(node, "qlinear_conv", inputs, node.outputs[0], attrs)
+
+
+def _qlinear_matmul(ctx: ImportContext, node: OnnxNode) -> None:
+    if len([t for t in node.inputs if t]) != 8:
+        raise node.error("takes 8 inputs (a, scale, zero point, b, scale, zero point, y ...)")
+    for index, role in ((0, "a"), (2, "a_zero_point"), (3, "b"), (5, "b_zero_point")):
+        _quant_dtype(node, ctx.info(node, node.inputs[index]).dtype, role)
+    _quant_dtype(node, ctx.info(node, node.inputs[7]).dtype, "y_zero_point")
+    ctx.emit(node, "qlinear_matmul", node.inputs, node.outputs[0])
+
+
+def _gemm_attrs(node: OnnxNode) -> dict:
+    return {
+        "alpha": node.attrs.get("alpha", 1.0),
+        "beta": node.attrs.get("beta", 1.0),
+        "trans_a": bool(node.attrs.get("transA", 0)),
+        "trans_b": bool(node.attrs.get("transB", 0)),
+    }
+
+
+CONVERTERS: Mapping[str, Converter] = {
+    "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
+    "Gemm": _simple("gemm", _gemm_attrs),
+    "MatMul": _simple("matmul"),
+    "Add": _simple("add"),
+    "Sub": _simple("sub"),
+    "Mul": _simple("mul"),
+    "Div": _simple("div"),
+    "Relu": _simple("relu"),
+    "LeakyRelu": _simple("leaky_relu", lambda n: {"alpha": n.attrs.get("alpha", 0.01)}),
+    "Clip": _clip,
+    "Sigmoid": _simple("sigmoid"),
+    "MaxPool": _pool("max_pool"),
+    "AveragePool": _pool("avg_pool"),
+    "GlobalAveragePool": _simple("global_avg_pool"),
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Transpose": _transpose,
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
+    "Concat": _concat,
+    "Pad": _pad,
+    "BatchNormalization": _batch_norm,
+    "Identity": _identity,
+    "Dropout": _dropout,
+    "Softmax": _softmax,
+    "Constant": _constant,
+    "Shape": _shape,
+    "Gather": _gather,
+    "Cast": _cast,
+    "QuantizeLinear": _quantize_linear,
+    "DequantizeLinear": _dequantize_linear,
+    "QLinearConv": _qlinear_conv,
+    "QLinearMatMul": _qlinear_matmul,
+}
