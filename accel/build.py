@@ -7,11 +7,14 @@ the runtime's command queue.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from accel.env import Environment, get_env
 from accel.lower.codegen_accel import generate_accel_source, uses_accelerator
 from accel.lower.codegen_host import generate_host_source
 from accel.lower.pipeline import LoweredFunc, lower
-from accel.runtime.module import AccelModule, HostModule, Module, load_module
+from accel.runtime import module_file
+from accel.runtime.module import AccelModule, HostModule, Module
 from accel.schedule.schedule import Schedule
 
 
@@ -34,6 +37,13 @@ def module_from_lowered(lowered: LoweredFunc, env: Environment, target: str) -> 
         return AccelModule(lowered, source, consts, env)
     source, consts = generate_host_source(lowered.name, lowered.params, lowered.body)
     return HostModule(lowered, source, consts, env)
+
+
+def load_module(path: str | Path) -> Module:
+    """Load a module written by ``Module.save``; its host code is generated anew from the
+    program in the file (which holds no code). Raises BuildError for a malformed file."""
+    lowered, config, target, _extra = module_file.loads(Path(path).read_text())
+    return module_from_lowered(lowered, Environment.from_dict(config, str(path)), target)
 
 
 __all__ = ["Module", "build", "load_module", "module_from_lowered"]

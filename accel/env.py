@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,9 +209,7 @@ class Environment:
     @property
     def gemm(self):
         """The GEMM tensor intrinsic for this configuration (for ``Stage.tensorize``)."""
-        from accel.lower.intrin import gemm_intrin
-
-        return gemm_intrin(self)
+        return intrinsic("gemm", self)
 
     # -- naming ------------------------------------------------------------------------------
     @property
@@ -300,6 +298,24 @@ def _check_int(cfg: dict[str, Any], key: str, low: int, high: int, source: str) 
         raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
     if not low <= value <= high:
         raise ConfigError(f"{source}: {key}={value} is outside [{low}, {high}]")
+
+
+# Tensor intrinsics are declared by the lowering layer, which knows how to emit them; the
+# configuration only names them (``env.gemm``), so it asks a registry instead of importing up.
+_INTRINSICS: dict[str, Callable[[Environment], Any]] = {}
+
+
+def register_intrinsic(name: str, factory: Callable[[Environment], Any]) -> None:
+    """Make ``factory(env)`` the intrinsic ``env.<name>`` returns (done by ``accel.lower``)."""
+    _INTRINSICS[name] = factory
+
+
+def intrinsic(name: str, env: Environment) -> Any:
+    """The intrinsic ``name`` of ``env``; raises ConfigError when no layer declared it."""
+    factory = _INTRINSICS.get(name)
+    if factory is None:
+        raise ConfigError(f"no tensor intrinsic {name!r} is declared; import accel to declare it")
+    return factory(env)
 
 
 _ENV_STACK: list[Environment] = []

@@ -7,6 +7,8 @@
 import sys
 import types
 
+from accel.lower import intrin  # noqa: F401 - declares env.gemm
+
 
 class _CallableModule(types.ModuleType):
     def __call__(self, *args, **kwargs):

@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 
 from accel.arith.simplify import simplify
-from accel.env import Environment
+from accel.env import Environment, register_intrinsic
 from accel.errors import TensorizeError
 from accel.hw.isa import MemType
 from accel.lower import coproc
-from accel.schedule.intrin import BufferRegion, TensorIntrin, decl_tensor_intrin
+from accel.lower.tensorize import BufferRegion
+from accel.schedule.intrin import TensorIntrin, decl_tensor_intrin
 from accel.te.expr import BinOp, Const
 from accel.te.reduction import sum as te_sum
 from accel.te.tensor import compute, placeholder, reduce_axis
@@ -78,3 +79,6 @@ def _tile(env: Environment, region: BufferRegion, scope: str, mem_type: MemType)
     if exact != Const(0):
         raise TensorizeError(f"gemm: operand {buf.name} does not start on a tile boundary")
     return coproc.SramAddr(buf, offset)
+
+
+register_intrinsic("gemm", gemm_intrin)

@@ -11,19 +11,55 @@ tensorized loops becomes the operand's base offset, handed to the intrinsic's im
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from accel.arith.simplify import affine, from_affine, simplify
-from accel.errors import TensorizeError
+from accel.errors import ScheduleError, TensorizeError
 from accel.lower import ir
-from accel.schedule.intrin import BufferRegion, TensorIntrin
+from accel.schedule.intrin import TensorIntrin
 from accel.schedule.stage import Stage
-from accel.te.expr import Const, Expr, Var
+from accel.te.expr import Const, Expr, Var, as_expr
 from accel.te.tensor import REDUCE, IterVar, Reduce, Tensor, TensorRead
 from accel.te.visit import children, free_vars, substitute
 
 if TYPE_CHECKING:
     from accel.lower.schedule_ops import ScheduleLowering
+
+
+@dataclass(frozen=True, eq=False)
+class BufferRegion:
+    """The part of a buffer an intrinsic operand covers: a base offset and per-axis strides.
+
+    ``shape`` is the operand's shape in the intrinsic's declaration; element ``idx`` of the
+    operand is element ``elem_offset + sum(idx[d] * strides[d])`` of ``buffer`` (flat).
+    """
+
+    buffer: ir.Buffer
+    elem_offset: Expr
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+
+    def index(self, *indices) -> Expr:
+        """The flat index in ``buffer`` of the operand element at ``indices``."""
+        if len(indices) != len(self.shape):
+            raise ScheduleError(
+                f"operand on {self.buffer.name} has {len(self.shape)} "
+                f"dimensions, got {len(indices)} indices"
+            )
+        flat = self.elem_offset
+        for i, stride in zip(indices, self.strides):
+            flat = flat + as_expr(i) * stride
+        return flat
+
+    def vload(self, *indices) -> Expr:
+        """The element at ``indices``, as a load expression."""
+        return ir.Load(self.buffer, self.index(*indices))
+
+    def vstore(self, indices: Sequence, value) -> ir.Store:
+        """A statement storing ``value`` at ``indices``."""
+        return ir.Store(self.buffer, self.index(*indices), as_expr(value, self.buffer.dtype))
 
 
 def emit_tensorized(

@@ -7,7 +7,8 @@ array. Arrays already on the device (``accel.nd.array(x, accel.ext_dev(0))``) ar
 they are; host arrays are copied in and, for outputs, back out.
 
 ``save(path)`` writes the lowered program as data (``accel.runtime.module_file``), never code;
-``accel.load_module(path)`` regenerates the host code from it with the same code generators.
+``accel.load_module(path)`` (in ``accel.build``) regenerates the host code from it with the same
+code generators.
 """
 
 from __future__ import annotations
@@ -19,10 +20,16 @@ import numpy as np
 
 from accel.env import Environment
 from accel.errors import AccelError, ArgumentError
-from accel.lower import host_support
+from accel.hw.memory import DeviceMemory
+from accel.lower import coproc, host_support, ir
 from accel.lower.codegen_host import python_ident
+from accel.lower.passes.sram import sram_layout
 from accel.lower.pipeline import LoweredFunc
-from accel.nd import NDArray
+from accel.runtime import module_file
+from accel.runtime.command_queue import CommandQueue, get_command_queue
+from accel.runtime.ndarray import NDArray
+from accel.sim import Device, Simulator, get_device
+from accel.te.expr import Call
 
 
 class Module:
@@ -50,8 +57,6 @@ class Module:
 
     def save(self, path: str | Path) -> None:
         """Write the module to one file (JSON; see ``docs/module_format.md``)."""
-        from accel.runtime import module_file
-
         Path(path).write_text(module_file.dumps(self.lowered, self.env, self.target))
 
     def _check(self, arrays) -> list[np.ndarray]:
@@ -112,9 +117,6 @@ class AccelModule(Module):
         self._metrics: dict | None = None
 
     def __call__(self, *arrays) -> None:
-        from accel.runtime.command_queue import get_command_queue
-        from accel.sim import get_device
-
         data = self._check(arrays)
         device = get_device(self.env)
         queue = get_command_queue(device)
@@ -166,9 +168,6 @@ class AccelModule(Module):
 
 def _stored_params(lowered: LoweredFunc) -> set[str]:
     """Names of the parameters the program writes (stores into)."""
-    from accel.lower import coproc, ir
-    from accel.te.expr import Call
-
     names = {b.name for b in lowered.params}
     written = set()
     for s in ir.walk_stmt(lowered.body):
@@ -181,10 +180,6 @@ def _stored_params(lowered: LoweredFunc) -> set[str]:
 
 
 def _dry_run_metrics(module: AccelModule) -> dict:
-    from accel.hw.memory import DeviceMemory
-    from accel.lower.passes.sram import sram_layout
-    from accel.runtime.command_queue import CommandQueue
-    from accel.sim import Device, Simulator
 
     env = module.env
     memory = DeviceMemory(env)
@@ -217,13 +212,3 @@ def _dry_run_metrics(module: AccelModule) -> dict:
         "cycles": stats["cycles"],
         "sram": sram_layout(module.lowered.body, env),
     }
-
-
-def load_module(path: str | Path) -> Module:
-    """Load a module written by ``Module.save``; its host code is generated anew from the
-    program in the file (which holds no code). Raises BuildError for a malformed file."""
-    from accel.build import module_from_lowered
-    from accel.runtime import module_file
-
-    lowered, config, target, _extra = module_file.loads(Path(path).read_text())
-    return module_from_lowered(lowered, Environment.from_dict(config, str(path)), target)
