@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from accel.env import config_path, get_env
 from accel.errors import AccelError
+from accel.lower.pipeline import lower, pass_names
+from accel.sim import commands as sim_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,15 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     lower_cmd.set_defaults(func=_cmd_lower)
     passes_cmd = sub.add_parser("passes", help="list the lowering passes in order")
     passes_cmd.set_defaults(func=_cmd_passes)
-    from accel.sim import commands as sim_commands
-
     sim_commands.register(sub)
     return parser
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
-    from accel.env import config_path, get_env
-
     env = get_env()
     print(f"configuration: {env.name}  (from {config_path()})")
     print(f"GEMM core: BATCH={env.BATCH} BLOCK_IN={env.BLOCK_IN} BLOCK_OUT={env.BLOCK_OUT}")
@@ -55,8 +54,6 @@ def _cmd_env(args: argparse.Namespace) -> int:
 def _cmd_lower(args: argparse.Namespace) -> int:
     import runpy
 
-    from accel.lower.pipeline import lower
-
     path, _, func = args.target.rpartition(":")
     if not path or not func:
         raise SystemExit("accel lower: give FILE:FUNC, e.g. schedules.py:vadd")
@@ -69,8 +66,6 @@ def _cmd_lower(args: argparse.Namespace) -> int:
 
 
 def _cmd_passes(args: argparse.Namespace) -> int:
-    from accel.lower.pipeline import pass_names
-
     for i, name in enumerate(pass_names()):
         print(f"{i:2d}  {name}")
     return 0

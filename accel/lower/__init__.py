@@ -8,13 +8,12 @@ import sys
 import types
 
 from accel.lower import intrin  # noqa: F401 - declares env.gemm
+from accel.lower.pipeline import lower as _lower
 
 
 class _CallableModule(types.ModuleType):
     def __call__(self, *args, **kwargs):
-        from accel.lower.pipeline import lower
-
-        return lower(*args, **kwargs)
+        return _lower(*args, **kwargs)
 
 
 sys.modules[__name__].__class__ = _CallableModule

@@ -13,19 +13,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from accel.arith.simplify import affine, from_affine, simplify
 from accel.errors import ScheduleError, TensorizeError
 from accel.lower import ir
+from accel.schedule.bounds import Bounds
 from accel.schedule.intrin import TensorIntrin
 from accel.schedule.stage import Stage
 from accel.te.expr import Const, Expr, Var, as_expr
 from accel.te.tensor import REDUCE, IterVar, Reduce, Tensor, TensorRead
 from accel.te.visit import children, free_vars, substitute
 
-if TYPE_CHECKING:
-    from accel.lower.schedule_ops import ScheduleLowering
+
+class LoweringState(Protocol):
+    """What tensorization needs of the schedule lowering that calls it (``ScheduleLowering``)."""
+
+    bounds: Bounds
+    attached: dict[tuple[Stage, IterVar], list[Stage]]
+
+    def access(self, tensor: Tensor, indices: tuple[Expr, ...]) -> tuple[ir.Buffer, Expr]: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,7 +70,7 @@ class BufferRegion:
 
 
 def emit_tensorized(
-    lw: ScheduleLowering, stage: Stage, tpos: int, first_reduce: int | None
+    lw: LoweringState, stage: Stage, tpos: int, first_reduce: int | None
 ) -> tuple[ir.Stmt | None, ir.Stmt | None, ir.Stmt | None]:
     """(reset, update, body) statements for the tensorized part of ``stage``."""
     axis = stage.leaf_iter_vars[tpos]

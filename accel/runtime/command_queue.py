@@ -30,7 +30,6 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,9 +37,7 @@ from accel.errors import AccelError, AllocationError, DeviceMemoryError, Lowerin
 from accel.hw.isa import FinishInsn, Insn, MemInsn, MemType, Opcode, encode_int, encode_stream
 from accel.hw.modules import LINK_BETWEEN, Module, insn_kind, module_of
 from accel.runtime.uop_kernel import KernelRecorder, UopKernel
-
-if TYPE_CHECKING:
-    from accel.sim import Device, RunReport
+from accel.sim import Device, RunReport, get_device
 
 DEFAULT_MAX_INSNS = 1 << 16
 INSN_BYTES = 16
@@ -478,8 +475,6 @@ _QUEUES: dict[Device, CommandQueue] = {}
 
 def get_command_queue(device: Device | None = None) -> CommandQueue:
     """The command queue of ``device`` (default: ``accel.sim.get_device()``), made on first use."""
-    from accel.sim import get_device
-
     device = get_device() if device is None else device
     queue = _QUEUES.get(device)
     if queue is None:

@@ -8,18 +8,22 @@ relations are read by bound inference and lowering.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from accel.env import get_env
 from accel.errors import ScheduleError
+from accel.schedule.intrin import TensorIntrin
 from accel.te.expr import Var
 from accel.te.tensor import DATA_PAR, REDUCE, THREAD, ComputeOp, IterVar
 
-if TYPE_CHECKING:
-    from accel.schedule.intrin import TensorIntrin
-    from accel.schedule.schedule import Schedule
-
 ROOT, SCOPE, INLINE = "root", "scope", "inline"
 HOST_SCOPES = ("global", "local")
+
+
+class StageOwner(Protocol):
+    """What a stage asks of the schedule that owns it (``accel.schedule.Schedule``)."""
+
+    def depends_on(self, consumer: Stage, producer: Stage) -> bool: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,7 +55,7 @@ class IterVarAttr:
 class Stage:
     """The schedule of one operation; get it with ``s[tensor]``."""
 
-    def __init__(self, op: ComputeOp, schedule: Schedule):
+    def __init__(self, op: ComputeOp, schedule: StageOwner):
         self.op = op
         self.origin_op = op
         self.schedule = schedule
@@ -224,8 +228,6 @@ class Stage:
 
     def set_scope(self, scope: str) -> None:
         """Place this stage's output in memory ``scope`` (host ``global``/``local`` or on-chip)."""
-        from accel.env import get_env
-
         known = (*HOST_SCOPES, *get_env().scopes)
         if scope not in known:
             raise ScheduleError(
@@ -290,8 +292,6 @@ class Stage:
 
         The match is checked when the schedule is lowered (``TensorizeError`` if it fails).
         """
-        from accel.schedule.intrin import TensorIntrin
-
         self._leaf(axis, "tensorize")
         if not isinstance(intrin, TensorIntrin):
             raise ScheduleError(

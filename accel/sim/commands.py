@@ -6,6 +6,11 @@ import argparse
 import zipfile
 from pathlib import Path
 
+from accel.env import get_env
+from accel.errors import AccelError
+from accel.hw.disasm import disassemble
+from accel.sim.replay import load_replay
+
 
 def register(subparsers) -> None:
     """Add the simulator's subcommands to the ``accel`` parser."""
@@ -27,9 +32,6 @@ def register(subparsers) -> None:
 
 
 def _cmd_disasm(args: argparse.Namespace) -> int:
-    from accel.env import get_env
-    from accel.hw.disasm import disassemble
-    from accel.sim.replay import load_replay
 
     if zipfile.is_zipfile(args.file):
         replay = load_replay(args.file)
@@ -40,7 +42,6 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from accel.sim.replay import load_replay
 
     replay = load_replay(args.file)
     report, _ = replay.run(trace=args.trace is not None)
@@ -55,7 +56,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _read_bytes(path: Path) -> bytes:
-    from accel.errors import AccelError
 
     try:
         return path.read_bytes()

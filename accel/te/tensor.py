@@ -15,6 +15,7 @@ from typing import Any
 from accel.errors import ExprError
 from accel.te import dtype as dt
 from accel.te.expr import Const, Expr, Var, as_expr, const
+from accel.te.visit import walk
 
 DATA_PAR = "data_par"
 REDUCE = "reduce"
@@ -243,8 +244,6 @@ class ComputeOp(Operation):
 
 def collect_tensor_reads(expr: Expr) -> list[Tensor]:
     """The distinct tensors read by ``expr``, in first-use order."""
-    from accel.te.visit import walk
-
     seen: dict[int, Tensor] = {}
     for node in walk(expr):
         if isinstance(node, TensorRead) and id(node.tensor) not in seen:
@@ -328,8 +327,6 @@ def _axis_names(fcompute: Callable[..., Any], ndim: int, name: str) -> list[str]
 
 
 def _check_reduce_placement(body: Expr, name: str) -> None:
-    from accel.te.visit import walk
-
     inner = body.source if isinstance(body, Reduce) else body
     for node in walk(inner):
         if isinstance(node, Reduce):
