@@ -1,4 +1,4 @@
-"""Instruction and micro-op encoding, bit-compatible with ISA.md section 2.
+"""Instruction and micro-op encoding, bit-compatible with docs/isa.md §2.
 
 One field table per instruction kind, built from the :class:`~accel.env.Environment`, drives
 both the encoder and the decoder. Index fields take their widths from the SRAM depths of the

@@ -3,7 +3,7 @@
 The methods are the Python forms of the original VTA runtime API (``VTALoadBuffer2D``,
 ``VTAStoreBuffer2D``, ``VTAPushGEMMOp``, ``VTAPushALUOp``, ``VTADepPush``, ``VTADepPop``,
 ``VTASynchronize``). They build one instruction stream; :meth:`CommandQueue.synchronize` ends
-it with FINISH, writes it to simulated DRAM and runs it (ISA.md §5).
+it with FINISH, writes it to simulated DRAM and runs it (docs/isa.md §5).
 
 Dependency tokens (docs/isa.md §3). Stages are numbered as in the original runtime API
 (``Module.stage``: 1 = load, 2 = compute, 3 = store). A pop waits, pending, until the next

@@ -1,4 +1,4 @@
-"""Micro-op kernels: the micro-ops and loops recorded for one GEMM or ALU call (ISA.md §5).
+"""Micro-op kernels: the micro-ops and loops of one GEMM or ALU call (docs/isa.md §5).
 
 Generated host code describes a kernel with the calls of the original VTA runtime::
 
@@ -11,9 +11,9 @@ micro-ops (what a LOAD of type UOP copies into micro-op SRAM) and the GEMM or AL
 that runs them once they sit at ``uop_bgn``.
 
 Loop levels map onto the instruction as in the original runtime: with two loops, level 1 is
-``(iter_out, *_factor_out)`` and level 2 ``(iter_in, *_factor_in)``; a kernel with one loop
-(GEMM or ALU) uses ``iter_out = 1`` and puts its loop in the inner level; with none both
-extents are 1.
+``(iter_out, *_factor_out)`` and level 2 ``(iter_in, *_factor_in)``; a kernel with one loop puts
+it in the outer level for GEMM (``iter_in = 1``) and in the inner level for ALU
+(``iter_out = 1``); with none both extents are 1.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class UopKernel:
 
 def _levels(loops: tuple[Loop, ...], mode: str) -> tuple[Loop, Loop]:
     """(outer, inner) loop levels. A single loop is level 1 (outer) for GEMM and the inner level
-    for ALU, as the original runtime encodes them (ISA.md §5)."""
+    for ALU, as the original runtime encodes them (docs/isa.md §5)."""
     if len(loops) == 2:
         return loops[0], loops[1]
     if len(loops) == 1:

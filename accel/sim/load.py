@@ -1,4 +1,4 @@
-"""LOAD: 2-D DMA from simulated DRAM into an SRAM, with zero padding (ISA.md section 4)."""
+"""LOAD: 2-D DMA from simulated DRAM into an SRAM, with zero padding (docs/isa.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The simulator's counters (ISA.md section 4, plus cycles and instruction counts)."""
+"""The simulator's counters (docs/isa.md §4, plus cycles and instruction counts)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """inject_alu: elementwise stages under the ``alu`` pragma become ALU micro-op kernels.
 
 A micro-op is ``uop_push(mode=1, reset=0, dst, src, wgt=0, opcode, use_imm, imm)``; opcodes are
-MIN 0, MAX 1, ADD 2, SHR 3, MUL 4 (ISA.md section 2). Addresses are accumulator tiles of 16
+MIN 0, MAX 1, ADD 2, SHR 3, MUL 4 (docs/isa.md §2). Addresses are accumulator tiles of 16
 int32 lanes, so a (1, n, 1, 16) buffer is n tiles and its tile loop steps 1.
 """
 

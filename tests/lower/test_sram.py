@@ -1,6 +1,6 @@
 """On-chip storage: lift_alloc, allocate_sram / sram_layout, coproc_sync.
 
-SRAM depths (ISA.md section 1): input 2048 tiles of 16 B, weight 1024 tiles of 256 B,
+SRAM depths (docs/isa.md §1): input 2048 tiles of 16 B, weight 1024 tiles of 256 B,
 accumulator 2048 tiles of 64 B. A buffer takes ceil(elements / tile elements) tiles.
 """
 

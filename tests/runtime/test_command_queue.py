@@ -523,7 +523,7 @@ def test_loop_levels_map_onto_the_instruction():
     r.push(0, 0, 0, 0, 0)
     r.loop_end()
     one = r.finish().instruction(0)
-    # A GEMM's single loop is level 1, the outer one (ISA.md §5); an ALU's is the inner one.
+    # A GEMM's single loop is level 1, the outer one (docs/isa.md §5); an ALU's is the inner one.
     assert (one.iter_out, one.iter_in, one.dst_factor_out, one.wgt_factor_out) == (7, 1, 1, 3)
     r = recorder("alu")
     r.loop_begin(2, 8, 9, 0)

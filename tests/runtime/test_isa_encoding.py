@@ -1,4 +1,4 @@
-"""Instruction and micro-op encoding: ISA.md example words, round trips, refused values."""
+"""Instruction and micro-op encoding: docs/isa.md example words, round trips, refused values."""
 
 import dataclasses
 

@@ -14,7 +14,7 @@ N_INP, N_WGT, N_ACC = 64, 32, 96
 
 
 def reference_gemm(acc, inp, wgt, uops, insn):
-    """ISA.md section 4, literally: every iteration in order, exact int64 then wrapped."""
+    """docs/isa.md §4, literally: every iteration in order, exact int64 then wrapped."""
     acc = acc.astype(np.int64)
     for i in range(insn.iter_out):
         for j in range(insn.iter_in):
