@@ -3,7 +3,8 @@
 Each expected figure is derived by hand from the tutorial's shapes and schedule, following the
 counters of docs/isa.md §4: bytes are x_size * y_size * element bytes of every LOAD/STORE
 (padding not counted), gemm_counter and alu_counter are iter_out * iter_in * micro-ops of every
-non-reset GEMM / every ALU instruction, and each micro-op kernel is loaded once per run (4 bytes per micro-op).
+non-reset GEMM / every ALU instruction, and each micro-op kernel is loaded once per run (4 bytes
+per micro-op).
 """
 
 import pathlib
