@@ -122,4 +122,4 @@ def to_array(tensor: onnx.TensorProto, owner: str) -> np.ndarray:
         array = numpy_helper.to_array(tensor)
     except Exception as e:  # a data length that does not match the dims, ...
         raise GraphError(f"{owner} holds malformed data: {e}") from None
-    return np.ascontiguousarray(array, dtype=DTYPES[tensor.data_type])
+    return np.array(array, dtype=DTYPES[tensor.data_type])  # a copy; keeps 0-d arrays 0-d

@@ -372,42 +372,44 @@ def _quant_dtype(node: OnnxNode, dtype: np.dtype, role: str) -> None:
         raise node.unsupported(f"{role} of data type {dtype.name}", "int8 and uint8 are")
 
 
-def _zero_point(ctx: ImportContext, node: OnnxNode, index: int, dtype: np.dtype) -> str:
-    """The zero point input, or a zero constant of ``dtype`` when it is absent."""
-    tensor = node.input(index)
+def _zero_point(ctx: ImportContext, node: OnnxNode, dtype: np.dtype) -> str:
+    """The zero point input, or zeros of ``dtype`` shaped like the scale when it is absent."""
+    tensor = node.input(2)
     if tensor is not None:
         return tensor
-    return ctx.add_constant(ctx.fresh(f"{node.name}.zero_point"), np.zeros((), dtype))
+    shape = ctx.info(node, node.inputs[1]).shape
+    return ctx.add_constant(ctx.fresh(f"{node.name}.zero_point"), np.zeros(shape, dtype))
 
 
-def _quant_axis(node: OnnxNode, rank: int) -> int:
+def _quant_axis(ctx: ImportContext, node: OnnxNode) -> int | None:
+    """The normalized axis of a per-axis scale; None for a per-tensor one."""
     if node.attrs.get("block_size", 0):
         raise node.unsupported("attribute block_size", "per-tensor and per-axis scales are")
-    return _axis(node, node.attrs.get("axis", 1), rank) if rank else 0
+    if ctx.info(node, node.inputs[1]).shape in ((), (1,)):
+        return None
+    rank = len(ctx.info(node, node.inputs[0]).shape)
+    return _axis(node, node.attrs.get("axis", 1), rank)
 
 
 def _quantize_linear(ctx: ImportContext, node: OnnxNode) -> None:
     _float_input(ctx, node)
-    x = ctx.info(node, node.inputs[0])
     if node.input(2) is not None:
         dtype = ctx.info(node, node.inputs[2]).dtype
     else:
         dtype = _onnx_dtype(node, node.attrs.get("output_dtype", 2) or 2, "output_dtype")
     _quant_dtype(node, dtype, "zero point")
-    zp = _zero_point(ctx, node, 2, dtype)
-    attrs = {"axis": _quant_axis(node, len(x.shape))}
-    ctx.emit(node, "quantize_linear", (node.inputs[0], node.inputs[1], zp), node.outputs[0], attrs)
+    inputs = (node.inputs[0], node.inputs[1], _zero_point(ctx, node, dtype))
+    attrs = {"axis": _quant_axis(ctx, node)}
+    ctx.emit(node, "quantize_linear", inputs, node.outputs[0], attrs)
 
 
 def _dequantize_linear(ctx: ImportContext, node: OnnxNode) -> None:
     x = ctx.info(node, node.inputs[0])
     if x.dtype != np.int32:  # int32 is how QDQ models keep biases
         _quant_dtype(node, x.dtype, "input")
-    zp = _zero_point(ctx, node, 2, x.dtype)
-    attrs = {"axis": _quant_axis(node, len(x.shape))}
-    ctx.emit(
-        node, "dequantize_linear", (node.inputs[0], node.inputs[1], zp), node.outputs[0], attrs
-    )
+    inputs = (node.inputs[0], node.inputs[1], _zero_point(ctx, node, x.dtype))
+    attrs = {"axis": _quant_axis(ctx, node)}
+    ctx.emit(node, "dequantize_linear", inputs, node.outputs[0], attrs)
 
 
 def _qlinear_conv(ctx: ImportContext, node: OnnxNode) -> None:

@@ -15,11 +15,11 @@ import numpy as np
 from accel.graph import window
 
 
-def per_axis(param: np.ndarray, ndim: int, axis: int) -> np.ndarray:
-    """A scalar stays a scalar; a 1-D scale or zero point is laid along ``axis`` of a rank-ndim
-    tensor so it broadcasts."""
-    if param.ndim == 0:
-        return param
+def per_axis(param: np.ndarray, ndim: int, axis: int | None) -> np.ndarray:
+    """A per-tensor (``axis`` None) scale or zero point becomes a scalar; a 1-D one is laid
+    along ``axis`` of a rank-ndim tensor so it broadcasts."""
+    if axis is None or param.ndim == 0:
+        return param.reshape(())
     shape = [1] * ndim
     shape[axis % ndim] = param.size
     return param.reshape(shape)

@@ -226,12 +226,12 @@ def _dequantize(node: Node, infos: Sequence[TensorInfo]) -> TensorInfo:
     return TensorInfo(x.shape, scale.dtype)
 
 
-def _per_axis_check(node: Node, x, scale, zp, axis: int) -> None:
+def _per_axis_check(node: Node, x, scale, zp, axis: int | None) -> None:
     if scale != zp:
         raise _fail(node, f"scale {scale} and zero point {zp} differ in shape")
-    if scale in ((), (1,)):
+    if axis is None and scale in ((), (1,)):
         return
-    if len(scale) != 1 or not x or scale[0] != x[axis]:
+    if axis is None or len(scale) != 1 or scale[0] != x[axis]:
         raise _fail(node, f"per-axis scale {scale} does not match axis {axis} of {x}")
 
 
