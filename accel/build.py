@@ -18,14 +18,17 @@ from accel.runtime.module import AccelModule, HostModule, Module
 from accel.schedule.schedule import Schedule
 
 
-def build(sch: Schedule, args, name: str = "default_function") -> Module:
-    """Lower ``sch`` with parameters ``args`` and build a callable module.
+def build(
+    sch: Schedule, args, name: str = "default_function", verify: bool | None = None
+) -> Module:
+    """Lower ``sch`` with parameters ``args`` and build a callable module (``verify``: check the
+    program after every pass, as in :func:`accel.lower`).
 
     Raises ``LoweringError`` / ``ScheduleError`` for a bad schedule, ``AllocationError`` when
     on-chip buffers do not fit their SRAM, and ``BuildError`` if the program cannot run on the
     target.
     """
-    lowered = lower(sch, args, name=name)
+    lowered = lower(sch, args, name=name, verify=verify)
     env = get_env()
     return module_from_lowered(lowered, env, "accel" if uses_accelerator(lowered.body) else "cpu")
 

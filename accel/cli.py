@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dump-after", metavar="PASS", help="stop after this pass (see `accel passes`)"
     )
     lower_cmd.add_argument("--simple", action="store_true", help="print the body only")
+    lower_cmd.add_argument(
+        "--verify", action="store_true", help="check the program's invariants after every pass"
+    )
     lower_cmd.set_defaults(func=_cmd_lower)
     passes_cmd = sub.add_parser("passes", help="list the lowering passes in order")
     passes_cmd.set_defaults(func=_cmd_passes)
@@ -61,7 +64,16 @@ def _cmd_lower(args: argparse.Namespace) -> int:
     if func not in namespace:
         raise SystemExit(f"accel lower: {path} defines no function {func!r}")
     sch, tensors = namespace[func]()
-    print(lower(sch, tensors, name=func, simple_mode=args.simple, dump_after=args.dump_after))
+    print(
+        lower(
+            sch,
+            tensors,
+            name=func,
+            simple_mode=args.simple,
+            dump_after=args.dump_after,
+            verify=args.verify,
+        )
+    )
     return 0
 
 

@@ -1,4 +1,11 @@
-"""Suite-wide options: ``--update-golden`` rewrites the golden files instead of comparing."""
+"""Suite-wide settings: every lowering in the suite runs the IR verifier after each pass, and
+``--update-golden`` rewrites the golden files instead of comparing."""
+
+import os
+
+from accel.lower.pipeline import VERIFY_ENV_VAR
+
+os.environ[VERIFY_ENV_VAR] = "1"
 
 
 def pytest_addoption(parser):

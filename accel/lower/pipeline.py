@@ -6,6 +6,7 @@ it, optionally stopping after a named pass (``accel lower --dump-after NAME``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,10 +22,13 @@ from accel.lower.passes.inject_vthread import inject_vthread
 from accel.lower.passes.simplify import simplify_pass
 from accel.lower.passes.sram import allocate_sram, coproc_sync, lift_alloc
 from accel.lower.schedule_ops import schedule_to_stmt
+from accel.lower.verify import verify as verify_stmt
 from accel.schedule.schedule import Schedule
 from accel.te.tensor import Tensor
 
 Pass = Callable[[ir.Stmt, Environment], ir.Stmt]
+
+VERIFY_ENV_VAR = "ACCEL_VERIFY_IR"
 
 # Each pass matches its own pattern and leaves everything else alone, so a program without
 # accelerator scopes or pragmas passes through the accelerator passes unchanged.
@@ -71,12 +75,18 @@ def lower(
     name: str = "main",
     simple_mode: bool = False,
     dump_after: str | None = None,
+    verify: bool | None = None,
 ) -> LoweredFunc:
     """Lower ``sch`` to a loop program whose parameters are ``args`` (inputs and outputs).
 
     ``dump_after`` stops after the named pass (see ``pass_names()``); ``simple_mode`` makes
-    ``str()`` print the body only, like the classic tutorials.
+    ``str()`` print the body only, like the classic tutorials. ``verify`` checks the program's
+    invariants (``accel.lower.verify``) after every pass and raises ``LoweringError`` naming the
+    first pass that broke one; None (the default) verifies when the environment variable
+    ``ACCEL_VERIFY_IR`` is ``1``, as the test suite sets it.
     """
+    if verify is None:
+        verify = os.environ.get(VERIFY_ENV_VAR) == "1"
     if not isinstance(sch, Schedule):
         raise LoweringError(f"lower: expected a schedule, got {type(sch).__name__}")
     args = list(args)
@@ -90,9 +100,13 @@ def lower(
     body, lowering = schedule_to_stmt(sch, args)
     params = [lowering.arg_buffers[id(a)] for a in args]
     env = get_env()
+    if verify:
+        verify_stmt(body, params, env.scopes, where=f"{name} after schedule_ops")
     if dump_after != "schedule_ops":
         for pass_name, fn in PASSES:
             body = fn(body, env)
+            if verify:
+                verify_stmt(body, params, env.scopes, where=f"{name} after {pass_name}")
             if pass_name == dump_after:
                 break
     return LoweredFunc(name, params, body, args, simple_mode)

@@ -39,3 +39,14 @@ def test_unknown_pass_is_an_error(tmp_path, capsys):
     )
     assert main(["lower", f"{script}:f", "--dump-after", "nope"]) == 1
     assert "unknown pass 'nope'" in capsys.readouterr().err
+
+
+def test_accel_lower_verify(tmp_path, capsys):
+    script = tmp_path / "s.py"
+    script.write_text(
+        "from accel import te\ndef f():\n    A = te.placeholder((2,), 'int32', 'A')\n"
+        "    B = te.compute((2,), lambda i: A[i] + 1, 'B')\n "
+        "   return te.create_schedule(B.op), [A, B]\n"
+    )
+    assert main(["lower", f"{script}:f", "--verify", "--simple"]) == 0
+    assert "B[i] = (A[i] + 1)" in capsys.readouterr().out

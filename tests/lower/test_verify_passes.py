@@ -8,7 +8,7 @@ from accel.errors import LoweringError
 from accel.lower import coproc, ir
 from accel.lower.pipeline import lower, pass_names
 from accel.lower.verify import verify
-from accel.te.expr import Const
+from accel.te.expr import Const, Var
 
 
 @pytest.mark.parametrize("name", sorted(TUTORIAL_SCHEDULES))
@@ -41,3 +41,21 @@ def test_catches_a_call_on_a_buffer_that_is_not_a_parameter():
     body = lowered(s, arguments, "inject_dma")
     with pytest.raises(LoweringError, match="buffer A is accessed outside its allocation"):
         verify(body, [], ENV.scopes)
+
+
+def _unbinding_pass(body, env):
+    """A broken pass: it wraps the program in a store indexed by a variable nothing binds."""
+    stray = ir.Buffer("stray_out", (4,), "int32")
+    return ir.Allocate(stray, ir.seq(ir.Store(stray, Var("unbound"), Const(0)), body))
+
+
+def test_lower_with_verify_names_the_pass_that_broke_an_invariant(monkeypatch):
+    from accel.lower import pipeline
+
+    passes = [*pipeline.PASSES[:2], ("broken", _unbinding_pass), *pipeline.PASSES[2:]]
+    monkeypatch.setattr(pipeline, "PASSES", passes)
+    s, arguments = TUTORIAL_SCHEDULES["vta_get_started"]()
+    with pytest.raises(LoweringError, match="after broken.*unbound"):
+        lower(s, arguments, verify=True)
+    s, arguments = TUTORIAL_SCHEDULES["vta_get_started"]()
+    lower(s, arguments, verify=False)  # without verification the broken program goes through
