@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 
 from accel.errors import GraphError, UnsupportedOperatorError
-from accel.frontend.onnx_load import to_array
+from accel.frontend.onnx_load import SUPPORTED_DTYPES, to_array
 from accel.graph import Graph, Node, TensorInfo
 from accel.graph.ops import KERNELS
 from accel.graph.shapes import infer
@@ -79,6 +79,8 @@ class ImportContext:
         self.tensors: dict[str, TensorInfo] = {}
         self.constants: dict[str, np.ndarray] = {}
         self.aliases: dict[str, str] = {}
+        # Initializers of unsupported data types, refused by the first node that reads them.
+        self.refused: dict[str, str] = {}
         self._taken = set(taken_names)
 
     def fresh(self, base: str) -> str:
@@ -93,6 +95,11 @@ class ImportContext:
         return self.aliases.get(tensor, tensor)
 
     def info(self, node: OnnxNode, tensor: str) -> TensorInfo:
+        if tensor in self.refused:
+            raise node.unsupported(
+                f"input {tensor!r} of data type {self.refused[tensor]}",
+                f"supported data types: {SUPPORTED_DTYPES}",
+            )
         info = self.tensors.get(self.resolve(tensor))
         if info is None:
             raise node.error(

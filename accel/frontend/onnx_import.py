@@ -44,7 +44,10 @@ def from_onnx(
     proto = model.graph
     ctx = ImportContext(_names(proto))
     for init in proto.initializer:
-        ctx.add_constant(init.name, to_array(init, f"initializer {init.name!r}"))
+        if init.data_type in DTYPES:
+            ctx.add_constant(init.name, to_array(init, f"initializer {init.name!r}"))
+        else:
+            ctx.refused[init.name] = dtype_name(init.data_type)
     inputs = _inputs(ctx, proto, dict(shape or {}))
     seen: set[str] = set()
     for index, node_proto in enumerate(proto.node):
