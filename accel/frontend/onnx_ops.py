@@ -351,6 +351,85 @@ def _gather(ctx: ImportContext, node: OnnxNode) -> None:
     ctx.emit(node, "gather", node.inputs[:2], node.outputs[0], {"axis": axis})
 
 
+def _ints(ctx: ImportContext, node: OnnxNode, index: int, role: str) -> list[int] | None:
+    tensor = node.input(index)
+    if tensor is None:
+        return None
+    return [int(v) for v in ctx.require_constant(node, tensor, role).reshape(-1)]
+
+
+def _slice_bounds(dim: int, start: int, end: int, step: int) -> tuple[int, int]:
+    """ONNX Slice clamping: negative indices count from the end; with a negative step the end
+    may be -1, meaning "through index 0"."""
+    start, end = start + dim if start < 0 else start, end + dim if end < 0 else end
+    if step > 0:
+        return min(max(start, 0), dim), min(max(end, 0), dim)
+    return min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
+
+
+def _emit_slice(ctx, node, output, shape, ranges: dict[int, tuple[int, int, int]], name=None):
+    starts, ends, steps = [0] * len(shape), list(shape), [1] * len(shape)
+    for axis, (start, end, step) in ranges.items():
+        starts[axis], ends[axis] = _slice_bounds(shape[axis], start, end, step)
+        steps[axis] = step
+    attrs = {"starts": starts, "ends": ends, "steps": steps}
+    ctx.emit(node, "slice", (node.inputs[0],), output, attrs, name=name)
+
+
+def _slice(ctx: ImportContext, node: OnnxNode) -> None:
+    shape = ctx.info(node, node.inputs[0]).shape
+    starts = _ints(ctx, node, 1, "starts")
+    ends = _ints(ctx, node, 2, "ends")
+    axes = _ints(ctx, node, 3, "axes") or list(range(len(starts)))
+    steps = _ints(ctx, node, 4, "steps") or [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise node.error(
+            f"starts {starts}, ends {ends}, axes {axes}, steps {steps} differ in length"
+        )
+    if 0 in steps:
+        raise node.error(f"steps {steps} hold a 0")
+    axes = [_axis(node, a, len(shape)) for a in axes]
+    if len(set(axes)) != len(axes):
+        raise node.error(f"axes {axes} repeat an axis")
+    ranges = {a: (s, e, st) for a, s, e, st in zip(axes, starts, ends, steps)}
+    _emit_slice(ctx, node, node.outputs[0], shape, ranges)
+
+
+def _split(ctx: ImportContext, node: OnnxNode) -> None:
+    """Split becomes one slice per output."""
+    shape = ctx.info(node, node.inputs[0]).shape
+    axis = _axis(node, node.attrs.get("axis", 0), len(shape))
+    sizes = list(node.attrs["split"]) if node.opset < 13 and "split" in node.attrs else None
+    if node.opset >= 13:
+        sizes = _ints(ctx, node, 1, "split")
+    count = len(node.outputs)
+    if sizes is None:
+        count = node.attrs.get("num_outputs", count)
+        chunk = -(-shape[axis] // count)  # opset 18: the last chunk may be smaller
+        sizes = [min(chunk, shape[axis] - i * chunk) for i in range(count)]
+    if len(sizes) != len(node.outputs) or sum(sizes) != shape[axis] or min(sizes) < 0:
+        raise node.error(f"split sizes {sizes} do not cut axis {axis} of {shape} in {count}")
+    begin = 0
+    for output, size in zip(node.outputs, sizes):
+        name = ctx.fresh(f"{node.name}/{output}")
+        _emit_slice(ctx, node, output, shape, {axis: (begin, begin + size, 1)}, name=name)
+        begin += size
+
+
+def _reduce_mean(ctx: ImportContext, node: OnnxNode) -> None:
+    _float_input(ctx, node)
+    shape = ctx.info(node, node.inputs[0]).shape
+    axes = node.attrs.get("axes") if node.opset < 18 else _ints(ctx, node, 1, "axes")
+    if not axes:
+        if node.opset >= 18 and node.attrs.get("noop_with_empty_axes", 0):
+            ctx.alias(node, node.outputs[0], node.inputs[0])
+            return
+        axes = range(len(shape))
+    axes = tuple(sorted({_axis(node, a, len(shape)) for a in axes}))
+    attrs = {"axes": axes, "keepdims": bool(node.attrs.get("keepdims", 1))}
+    ctx.emit(node, "reduce_mean", (node.inputs[0],), node.outputs[0], attrs)
+
+
 def _onnx_dtype(node: OnnxNode, elem_type: int, what: str) -> np.dtype:
     if elem_type not in DTYPES:
         raise node.unsupported(
@@ -473,6 +552,9 @@ CONVERTERS: Mapping[str, Converter] = {
     "Constant": _constant,
     "Shape": _shape,
     "Gather": _gather,
+    "Slice": _slice,
+    "Split": _split,
+    "ReduceMean": _reduce_mean,
     "Cast": _cast,
     "QuantizeLinear": _quantize_linear,
     "DequantizeLinear": _dequantize_linear,

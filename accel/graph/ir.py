@@ -40,6 +40,8 @@ OPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "softmax": ("axis",),
         "cast": ("dtype",),
         "gather": ("axis",),
+        "slice": ("starts", "ends", "steps"),
+        "reduce_mean": ("axes", "keepdims"),
         "quantize_linear": ("axis",),
         "dequantize_linear": ("axis",),
         "qlinear_conv": ("strides", "dilations", "pads", "group"),

@@ -100,6 +100,20 @@ def global_avg_pool(attrs: Attrs, x: np.ndarray):
     return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True, dtype=np.float64).astype(x.dtype)
 
 
+def slice_(attrs: Attrs, x: np.ndarray):
+    """Per-axis start, end and step, already clamped; an end of -1 means "before index 0"."""
+    index = tuple(
+        slice(start, end if end >= 0 else None, step)
+        for start, end, step in zip(attrs["starts"], attrs["ends"], attrs["steps"])
+    )
+    return x[index]
+
+
+def reduce_mean(attrs: Attrs, x: np.ndarray):
+    mean = x.mean(axis=attrs["axes"], keepdims=attrs["keepdims"], dtype=np.float64)
+    return mean.astype(x.dtype)
+
+
 KERNELS: Mapping[str, Callable[..., np.ndarray]] = {
     "conv": conv,
     "conv_transpose": conv_transpose,
@@ -124,6 +138,8 @@ KERNELS: Mapping[str, Callable[..., np.ndarray]] = {
     "softmax": softmax,
     "cast": lambda attrs, x: x.astype(attrs["dtype"]),
     "gather": lambda attrs, x, i: np.take(x, i, axis=attrs["axis"]),
+    "slice": slice_,
+    "reduce_mean": reduce_mean,
     "quantize_linear": qops.quantize_linear,
     "dequantize_linear": qops.dequantize_linear,
     "qlinear_conv": qops.qlinear_conv,

@@ -212,6 +212,26 @@ def _gather(node: Node, infos: Sequence[TensorInfo]) -> TensorInfo:
     return TensorInfo(x[:axis] + i + x[axis + 1 :], infos[0].dtype)
 
 
+def _slice(node: Node, infos: Sequence[TensorInfo]) -> TensorInfo:
+    a, shape = node.attrs, infos[0].shape
+    if not len(a["starts"]) == len(a["ends"]) == len(a["steps"]) == len(shape):
+        raise _fail(node, f"starts, ends and steps need one value per axis of {shape}")
+    out = tuple(
+        max(0, -(-(end - start) // step))
+        for start, end, step in zip(a["starts"], a["ends"], a["steps"])
+    )
+    return TensorInfo(out, infos[0].dtype)
+
+
+def _reduce_mean(node: Node, infos: Sequence[TensorInfo]) -> TensorInfo:
+    axes, shape = node.attrs["axes"], infos[0].shape
+    if node.attrs["keepdims"]:
+        out = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    else:
+        out = tuple(d for i, d in enumerate(shape) if i not in axes)
+    return TensorInfo(out, infos[0].dtype)
+
+
 def _quantize(node: Node, infos: Sequence[TensorInfo]) -> TensorInfo:
     x, scale, zp = infos
     _per_axis_check(node, x.shape, scale.shape, zp.shape, node.attrs["axis"])
@@ -286,6 +306,8 @@ RULES: Mapping[str, Rule] = {
     "softmax": _unary,
     "cast": lambda node, infos: TensorInfo(infos[0].shape, node.attrs["dtype"]),
     "gather": _gather,
+    "slice": _slice,
+    "reduce_mean": _reduce_mean,
     "quantize_linear": _quantize,
     "dequantize_linear": _dequantize,
     "qlinear_conv": _qlinear_conv,

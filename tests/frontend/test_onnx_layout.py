@@ -193,3 +193,78 @@ def test_cast(src, dst):
         x = rng.integers(-1000, 1000, (3, 4)).astype(src)
     to = helper.np_dtype_to_tensor_dtype(np.dtype(dst))
     check(one_node("Cast", ["x"], {"x": x}, out_dtype=dst, to=to), {"x": x}, exact=True)
+
+
+SLICE = [
+    # starts, ends, axes, steps
+    ([1], [3], None, None),
+    ([0, 1], [2, -1], [0, 2], None),
+    ([-1], [-1000], [1], [-1]),  # reversed: the end clamps to "through index 0"
+    ([10, 0], [0, 100], [2, 0], [-2, 2]),
+    ([2], [1], [-1], None),  # empty
+]
+
+
+@pytest.mark.parametrize("starts, ends, axes, steps", SLICE)
+def test_slice(starts, ends, axes, steps):
+    x = randn(np.random.default_rng(34), 3, 4, 5)
+    consts = {"starts": np.array(starts), "ends": np.array(ends)}
+    inputs = ["x", "starts", "ends"]
+    for name, value in (("axes", axes), ("steps", steps)):
+        if value is not None:
+            consts[name] = np.array(value)
+            inputs.append(name)
+        elif name == "axes" and steps is not None:
+            inputs.append("")
+    check(one_node("Slice", inputs, {"x": x}, consts), {"x": x}, exact=True)
+
+
+SPLIT = [
+    # opset, axis, sizes (None: equal parts), outputs, num_outputs
+    (11, 1, [1, 3], 2, None),
+    (11, 0, None, 3, None),
+    (13, -1, [2, 2, 1], 3, None),
+    (13, 1, None, 2, None),
+    (18, 2, None, 2, 2),  # 5 cut in 2: the last part is smaller
+]
+
+
+@pytest.mark.parametrize("opset, axis, sizes, outputs, num_outputs", SPLIT)
+def test_split(opset, axis, sizes, outputs, num_outputs):
+    x = randn(np.random.default_rng(35), 3, 4, 5)
+    names = [f"y{i}" for i in range(outputs)]
+    attrs = {"axis": axis}
+    inputs, consts = ["x"], {}
+    if sizes is not None and opset < 13:
+        attrs["split"] = sizes
+    elif sizes is not None:
+        inputs.append("split")
+        consts["split"] = np.array(sizes)
+    if num_outputs is not None:
+        attrs["num_outputs"] = num_outputs
+    node = helper.make_node("Split", inputs, names, name="split", **attrs)
+    model = make_model([node], {"x": x}, consts, {n: np.float32 for n in names}, opset)
+    graph = check(model, {"x": x}, exact=True)
+    assert [n.op for n in graph.nodes_in_order()] == ["slice"] * outputs
+
+
+REDUCE_MEAN = [
+    (13, {"axes": [2, 3]}),
+    (13, {"axes": [-1], "keepdims": 0}),
+    (13, {}),
+    (18, {"axes": [1]}),
+    (18, {"axes": [0, -1], "keepdims": 0}),
+    (18, {}),
+    (18, {"noop_with_empty_axes": 1}),
+]
+
+
+@pytest.mark.parametrize("opset, attrs", REDUCE_MEAN)
+def test_reduce_mean(opset, attrs):
+    x = randn(np.random.default_rng(36), 2, 3, 4, 5)
+    attrs = dict(attrs)
+    consts, inputs = {}, ["x"]
+    if opset >= 18 and "axes" in attrs:
+        consts["axes"] = np.array(attrs.pop("axes"))
+        inputs.append("axes")
+    check(one_node("ReduceMean", inputs, {"x": x}, consts, opset=opset, **attrs), {"x": x})

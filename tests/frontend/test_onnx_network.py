@@ -139,3 +139,36 @@ def test_residual_network_end_to_end():
         == "graph test(x: float32[2, 3, 32, 32]) -> (logits: float32[2, 10], probs: float32[2, 10])"
     )
     assert "  residual: s: float32[2, 8, 8, 8] = add(n2, p0)" in printed
+
+
+def test_qdq_conv_keeps_its_quantization():
+    """The QDQ format: quantized activations and per-channel int8 weights reach the float Conv
+    through DequantizeLinear, which import keeps (it is never folded into float weights)."""
+    rng = np.random.default_rng(64)
+    x = randn(rng, 1, 3, 8, 8)
+    w_scale = rng.uniform(0.01, 0.03, 4).astype(np.float32)
+    consts = {
+        "x_scale": np.float32(0.02),
+        "x_zp": np.uint8(128),
+        "w_q": rng.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8),
+        "w_scale": w_scale,
+        "w_zp": np.zeros(4, np.int8),
+        "b_q": rng.integers(-2000, 2000, 4).astype(np.int32),
+        "b_scale": (w_scale * np.float32(0.02)).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zp"], ["xq"], name="q"),
+        helper.make_node("DequantizeLinear", ["xq", "x_scale", "x_zp"], ["xd"], name="dq_x"),
+        helper.make_node(
+            "DequantizeLinear", ["w_q", "w_scale", "w_zp"], ["w"], name="dq_w", axis=0
+        ),
+        helper.make_node("DequantizeLinear", ["b_q", "b_scale"], ["b"], name="dq_b", axis=0),
+        helper.make_node("Conv", ["xd", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["y"], name="relu"),
+    ]
+    graph = check(make_model(nodes, {"x": x}, consts, {"y": np.float32}, 13), {"x": x})
+    assert [n.op for n in graph.nodes_in_order()] == [
+        "quantize_linear", "dequantize_linear", "dequantize_linear", "dequantize_linear",
+        "conv", "relu",
+    ]  # fmt: skip
+    assert graph.node("dq_w").attrs["axis"] == 0 and graph.node("q").attrs["axis"] is None
