@@ -1,7 +1,8 @@
 """``from_onnx``: an ONNX model to a :class:`accel.graph.Graph`.
 
 The importer walks the ONNX nodes in file order (ONNX requires a topological order), converts
-each through the op table in :mod:`accel.frontend.onnx_ops`, typing every tensor and folding
+each through the op tables of :mod:`accel.frontend.onnx_ops` and
+:mod:`accel.frontend.onnx_quant_ops`, typing every tensor and folding
 constant computations on the way, then folds batch normalizations into the convolutions before
 them.
 """
@@ -13,6 +14,7 @@ from typing import Mapping, Sequence
 import onnx
 
 from accel.errors import GraphError, UnsupportedOperatorError
+from accel.frontend import onnx_ops, onnx_quant_ops
 from accel.frontend.context import ImportContext, OnnxNode
 from accel.frontend.onnx_load import (
     DTYPES,
@@ -23,9 +25,10 @@ from accel.frontend.onnx_load import (
     opset_version,
     to_array,
 )
-from accel.frontend.onnx_ops import CONVERTERS
 from accel.graph import Graph, TensorInfo
 from accel.graph.passes import fold_batch_norm, prune_constants
+
+CONVERTERS = {**onnx_ops.CONVERTERS, **onnx_quant_ops.CONVERTERS}
 
 
 def from_onnx(

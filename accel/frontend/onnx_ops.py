@@ -1,4 +1,5 @@
-"""ONNX operator converters: ``CONVERTERS[op_type](ctx, node)`` emits canonical nodes.
+"""ONNX operator converters (float operators, layout, constants and shape arithmetic):
+``CONVERTERS[op_type](ctx, node)`` emits canonical nodes.
 
 Each converter reads the ONNX attributes of every opset from 11 on (an attribute that later
 became an input is read from wherever the node's opset keeps it), resolves what can be resolved
@@ -16,16 +17,17 @@ from accel.frontend.onnx_load import DTYPES, SUPPORTED_DTYPES, dtype_name
 from accel.graph import window
 
 Converter = Callable[[ImportContext, OnnxNode], None]
-QUANT_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
 
 
-def _axis(node: OnnxNode, axis: int, rank: int, what: str = "axis") -> int:
+def axis_index(node: OnnxNode, axis: int, rank: int, what: str = "axis") -> int:
+    """``axis`` (possibly negative) as an index into ``rank`` axes; GraphError if out of range."""
     if not -rank <= axis < rank:
         raise node.error(f"{what} {axis} is out of range for rank {rank}")
     return axis % rank
 
 
-def _float_input(ctx: ImportContext, node: OnnxNode, index: int = 0) -> None:
+def float_input(ctx: ImportContext, node: OnnxNode, index: int = 0) -> None:
+    """Refuse a float-only operator on another data type."""
     info = ctx.info(node, node.inputs[index])
     if info.dtype != np.float32:
         raise node.unsupported(f"input of data type {info.dtype.name}", "it takes float32")
@@ -85,7 +87,8 @@ def _kernel_of(node: OnnxNode, weight_shape: tuple[int, ...]) -> tuple[int, ...]
     return kernel
 
 
-def _conv_attrs(ctx: ImportContext, node: OnnxNode, x: str, w: str) -> dict:
+def conv_attrs(ctx: ImportContext, node: OnnxNode, x: str, w: str) -> dict:
+    """The canonical strides, dilations, explicit pads and group of a (QLinear)Conv node."""
     x_shape, w_shape = ctx.info(node, x).shape, ctx.info(node, w).shape
     kernel = _kernel_of(node, w_shape)
     group = node.attrs.get("group", 1)
@@ -95,21 +98,21 @@ def _conv_attrs(ctx: ImportContext, node: OnnxNode, x: str, w: str) -> dict:
 
 
 def _conv(ctx: ImportContext, node: OnnxNode) -> None:
-    _float_input(ctx, node)
-    attrs = _conv_attrs(ctx, node, node.inputs[0], node.inputs[1])
+    float_input(ctx, node)
+    attrs = conv_attrs(ctx, node, node.inputs[0], node.inputs[1])
     inputs = tuple(t for t in node.inputs if t)
     ctx.emit(node, "conv", inputs, node.outputs[0], attrs)
 
 
 def _conv_transpose(ctx: ImportContext, node: OnnxNode) -> None:
-    _float_input(ctx, node)
+    float_input(ctx, node)
     if "output_shape" in node.attrs:
         raise node.unsupported("attribute output_shape", "give pads and output_padding instead")
     if node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
         raise node.unsupported(
             f"attribute auto_pad={node.attrs['auto_pad']!r}", "use NOTSET (explicit pads) or VALID"
         )
-    attrs = _conv_attrs(ctx, node, node.inputs[0], node.inputs[1])
+    attrs = conv_attrs(ctx, node, node.inputs[0], node.inputs[1])
     k = len(attrs["strides"])
     output_padding = tuple(node.attrs.get("output_padding", (0,) * k))
     if len(output_padding) != k or min(output_padding) < 0:
@@ -122,7 +125,7 @@ def _conv_transpose(ctx: ImportContext, node: OnnxNode) -> None:
 
 def _pool(op: str) -> Converter:
     def convert(ctx: ImportContext, node: OnnxNode) -> None:
-        _float_input(ctx, node)
+        float_input(ctx, node)
         if len([t for t in node.outputs if t]) > 1:
             raise node.unsupported("the Indices output", "only the pooled values are")
         if "kernel_shape" not in node.attrs:
@@ -163,9 +166,9 @@ def _clip(ctx: ImportContext, node: OnnxNode) -> None:
 
 
 def _softmax(ctx: ImportContext, node: OnnxNode) -> None:
-    _float_input(ctx, node)
+    float_input(ctx, node)
     shape = ctx.info(node, node.inputs[0]).shape
-    axis = _axis(node, node.attrs.get("axis", -1 if node.opset >= 13 else 1), len(shape))
+    axis = axis_index(node, node.attrs.get("axis", -1 if node.opset >= 13 else 1), len(shape))
     if node.opset >= 13 or axis == len(shape) - 1:
         ctx.emit(node, "softmax", (node.inputs[0],), node.outputs[0], {"axis": axis})
         return
@@ -212,7 +215,7 @@ def _reshape(ctx: ImportContext, node: OnnxNode) -> None:
 def _flatten(ctx: ImportContext, node: OnnxNode) -> None:
     shape = ctx.info(node, node.inputs[0]).shape
     axis = node.attrs.get("axis", 1)
-    axis = axis if axis == len(shape) else _axis(node, axis, len(shape))
+    axis = axis if axis == len(shape) else axis_index(node, axis, len(shape))
     _reshape_to(ctx, node, (int(np.prod(shape[:axis])), int(np.prod(shape[axis:]))))
 
 
@@ -232,7 +235,7 @@ def _squeeze(ctx: ImportContext, node: OnnxNode) -> None:
     axes = _axes(ctx, node)
     if axes is None:
         axes = tuple(i for i, d in enumerate(shape) if d == 1)
-    axes = {_axis(node, a, len(shape)) for a in axes}
+    axes = {axis_index(node, a, len(shape)) for a in axes}
     for a in axes:
         if shape[a] != 1:
             raise node.error(f"cannot squeeze axis {a} of size {shape[a]} in {shape}")
@@ -245,7 +248,7 @@ def _unsqueeze(ctx: ImportContext, node: OnnxNode) -> None:
     if axes is None:
         raise node.error("axes are missing")
     rank = len(shape) + len(axes)
-    normalized = {_axis(node, a, rank) for a in axes}
+    normalized = {axis_index(node, a, rank) for a in axes}
     if len(normalized) != len(axes):
         raise node.error(f"axes {axes} repeat an axis")
     rest = iter(shape)
@@ -262,7 +265,7 @@ def _concat(ctx: ImportContext, node: OnnxNode) -> None:
     rank = len(ctx.info(node, node.inputs[0]).shape)
     if "axis" not in node.attrs:
         raise node.error("attribute axis is missing")
-    axis = _axis(node, node.attrs["axis"], rank)
+    axis = axis_index(node, node.attrs["axis"], rank)
     inputs = tuple(t for t in node.inputs if t)
     ctx.emit(node, "concat", inputs, node.outputs[0], {"axis": axis})
 
@@ -277,7 +280,7 @@ def _pad(ctx: ImportContext, node: OnnxNode) -> None:
     axes = list(range(rank))
     if node.input(3) is not None:
         raw = ctx.require_constant(node, node.input(3), "axes").reshape(-1)
-        axes = [_axis(node, int(a), rank) for a in raw]
+        axes = [axis_index(node, int(a), rank) for a in raw]
     if len(given) != 2 * len(axes):
         raise node.error(f"pads {given} need {2 * len(axes)} values")
     pads = [0] * 2 * rank
@@ -296,7 +299,7 @@ def _pad(ctx: ImportContext, node: OnnxNode) -> None:
 
 
 def _batch_norm(ctx: ImportContext, node: OnnxNode) -> None:
-    _float_input(ctx, node)
+    float_input(ctx, node)
     if node.attrs.get("training_mode", 0) or len([t for t in node.outputs if t]) > 1:
         raise node.unsupported("training mode", "only the inference form (one output) is")
     if len(node.inputs) != 5:
@@ -347,7 +350,7 @@ def _shape(ctx: ImportContext, node: OnnxNode) -> None:
 
 def _gather(ctx: ImportContext, node: OnnxNode) -> None:
     rank = len(ctx.info(node, node.inputs[0]).shape)
-    axis = _axis(node, node.attrs.get("axis", 0), rank)
+    axis = axis_index(node, node.attrs.get("axis", 0), rank)
     ctx.emit(node, "gather", node.inputs[:2], node.outputs[0], {"axis": axis})
 
 
@@ -388,7 +391,7 @@ def _slice(ctx: ImportContext, node: OnnxNode) -> None:
         )
     if 0 in steps:
         raise node.error(f"steps {steps} hold a 0")
-    axes = [_axis(node, a, len(shape)) for a in axes]
+    axes = [axis_index(node, a, len(shape)) for a in axes]
     if len(set(axes)) != len(axes):
         raise node.error(f"axes {axes} repeat an axis")
     ranges = {a: (s, e, st) for a, s, e, st in zip(axes, starts, ends, steps)}
@@ -398,7 +401,7 @@ def _slice(ctx: ImportContext, node: OnnxNode) -> None:
 def _split(ctx: ImportContext, node: OnnxNode) -> None:
     """Split becomes one slice per output."""
     shape = ctx.info(node, node.inputs[0]).shape
-    axis = _axis(node, node.attrs.get("axis", 0), len(shape))
+    axis = axis_index(node, node.attrs.get("axis", 0), len(shape))
     sizes = list(node.attrs["split"]) if node.opset < 13 and "split" in node.attrs else None
     if node.opset >= 13:
         sizes = _ints(ctx, node, 1, "split")
@@ -417,7 +420,7 @@ def _split(ctx: ImportContext, node: OnnxNode) -> None:
 
 
 def _reduce_mean(ctx: ImportContext, node: OnnxNode) -> None:
-    _float_input(ctx, node)
+    float_input(ctx, node)
     shape = ctx.info(node, node.inputs[0]).shape
     axes = node.attrs.get("axes") if node.opset < 18 else _ints(ctx, node, 1, "axes")
     if not axes:
@@ -425,12 +428,13 @@ def _reduce_mean(ctx: ImportContext, node: OnnxNode) -> None:
             ctx.alias(node, node.outputs[0], node.inputs[0])
             return
         axes = range(len(shape))
-    axes = tuple(sorted({_axis(node, a, len(shape)) for a in axes}))
+    axes = tuple(sorted({axis_index(node, a, len(shape)) for a in axes}))
     attrs = {"axes": axes, "keepdims": bool(node.attrs.get("keepdims", 1))}
     ctx.emit(node, "reduce_mean", (node.inputs[0],), node.outputs[0], attrs)
 
 
-def _onnx_dtype(node: OnnxNode, elem_type: int, what: str) -> np.dtype:
+def onnx_dtype(node: OnnxNode, elem_type: int, what: str) -> np.dtype:
+    """The numpy dtype of an ONNX element type, refused when unsupported."""
     if elem_type not in DTYPES:
         raise node.unsupported(
             f"{what} {dtype_name(elem_type)}", f"supported data types: {SUPPORTED_DTYPES}"
@@ -439,78 +443,8 @@ def _onnx_dtype(node: OnnxNode, elem_type: int, what: str) -> np.dtype:
 
 
 def _cast(ctx: ImportContext, node: OnnxNode) -> None:
-    dtype = _onnx_dtype(node, node.attrs.get("to", 0), "attribute to=")
+    dtype = onnx_dtype(node, node.attrs.get("to", 0), "attribute to=")
     ctx.emit(node, "cast", (node.inputs[0],), node.outputs[0], {"dtype": dtype.name})
-
-
-# --- quantized operators -------------------------------------------------------------------
-
-
-def _quant_dtype(node: OnnxNode, dtype: np.dtype, role: str) -> None:
-    if dtype not in QUANT_DTYPES:
-        raise node.unsupported(f"{role} of data type {dtype.name}", "int8 and uint8 are")
-
-
-def _zero_point(ctx: ImportContext, node: OnnxNode, dtype: np.dtype) -> str:
-    """The zero point input, or zeros of ``dtype`` shaped like the scale when it is absent."""
-    tensor = node.input(2)
-    if tensor is not None:
-        return tensor
-    shape = ctx.info(node, node.inputs[1]).shape
-    return ctx.add_constant(ctx.fresh(f"{node.name}.zero_point"), np.zeros(shape, dtype))
-
-
-def _quant_axis(ctx: ImportContext, node: OnnxNode) -> int | None:
-    """The normalized axis of a per-axis scale; None for a per-tensor one."""
-    if node.attrs.get("block_size", 0):
-        raise node.unsupported("attribute block_size", "per-tensor and per-axis scales are")
-    if ctx.info(node, node.inputs[1]).shape in ((), (1,)):
-        return None
-    rank = len(ctx.info(node, node.inputs[0]).shape)
-    return _axis(node, node.attrs.get("axis", 1), rank)
-
-
-def _quantize_linear(ctx: ImportContext, node: OnnxNode) -> None:
-    _float_input(ctx, node)
-    if node.input(2) is not None:
-        dtype = ctx.info(node, node.inputs[2]).dtype
-    else:
-        dtype = _onnx_dtype(node, node.attrs.get("output_dtype", 2) or 2, "output_dtype")
-    _quant_dtype(node, dtype, "zero point")
-    inputs = (node.inputs[0], node.inputs[1], _zero_point(ctx, node, dtype))
-    attrs = {"axis": _quant_axis(ctx, node)}
-    ctx.emit(node, "quantize_linear", inputs, node.outputs[0], attrs)
-
-
-def _dequantize_linear(ctx: ImportContext, node: OnnxNode) -> None:
-    x = ctx.info(node, node.inputs[0])
-    if x.dtype != np.int32:  # int32 is how QDQ models keep biases
-        _quant_dtype(node, x.dtype, "input")
-    inputs = (node.inputs[0], node.inputs[1], _zero_point(ctx, node, x.dtype))
-    attrs = {"axis": _quant_axis(ctx, node)}
-    ctx.emit(node, "dequantize_linear", inputs, node.outputs[0], attrs)
-
-
-def _qlinear_conv(ctx: ImportContext, node: OnnxNode) -> None:
-    for index, role in ((0, "x"), (2, "x_zero_point"), (3, "w"), (5, "w_zero_point")):
-        _quant_dtype(node, ctx.info(node, node.inputs[index]).dtype, role)
-    _quant_dtype(node, ctx.info(node, node.inputs[7]).dtype, "y_zero_point")
-    attrs = _conv_attrs(ctx, node, node.inputs[0], node.inputs[3])
-    inputs = tuple(t for t in node.inputs if t)
-    if len(inputs) != len(node.inputs) or len(inputs) < 8:
-        raise node.error("inputs 0-7 (x, scales, zero points, w, y) are required")
-    if len(inputs) > 8 and ctx.info(node, inputs[8]).dtype != np.int32:
-        raise node.unsupported("a bias that is not int32", "the bias must be int32")
-    ctx.emit(node, "qlinear_conv", inputs, node.outputs[0], attrs)
-
-
-def _qlinear_matmul(ctx: ImportContext, node: OnnxNode) -> None:
-    if len([t for t in node.inputs if t]) != 8:
-        raise node.error("takes 8 inputs (a, scale, zero point, b, scale, zero point, y ...)")
-    for index, role in ((0, "a"), (2, "a_zero_point"), (3, "b"), (5, "b_zero_point")):
-        _quant_dtype(node, ctx.info(node, node.inputs[index]).dtype, role)
-    _quant_dtype(node, ctx.info(node, node.inputs[7]).dtype, "y_zero_point")
-    ctx.emit(node, "qlinear_matmul", node.inputs, node.outputs[0])
 
 
 def _gemm_attrs(node: OnnxNode) -> dict:
@@ -556,8 +490,4 @@ CONVERTERS: Mapping[str, Converter] = {
     "Split": _split,
     "ReduceMean": _reduce_mean,
     "Cast": _cast,
-    "QuantizeLinear": _quantize_linear,
-    "DequantizeLinear": _dequantize_linear,
-    "QLinearConv": _qlinear_conv,
-    "QLinearMatMul": _qlinear_matmul,
 }
