@@ -104,6 +104,31 @@ def cpu_tiled_matmul():
     return s, [A, Bt, C]
 
 
+def cpu_masked_row_max():
+    """A guarded host reduction: a split that does not divide the rows masks both the
+    initialisation and the ``max`` reduction."""
+    A = te.placeholder((10, 12), "int8", "A")
+    k = te.reduce_axis((0, 12), "k")
+    C = te.compute((10,), lambda i: te.max(A[i, k], axis=k), "C")
+    s = te.create_schedule(C.op)
+    s[C].split(C.op.axis[0], factor=4)
+    return s, [A, C]
+
+
+def cpu_row_sum_gathered():
+    """A sum that is no tensor contraction: one factor is read at a non-affine index (a
+    gather), so the reduction loop's variable is needed as an array and the row's is not."""
+    A = te.placeholder((16, 24), "int8", "A")
+    W = te.placeholder((4,), "int8", "W")
+    k = te.reduce_axis((0, 24), "k")
+    C = te.compute(
+        (16,),
+        lambda i: te.sum(A[i, k].astype("int32") * W[k % 4].astype("int32"), axis=k),
+        "C",
+    )
+    return te.create_schedule(C.op), [A, W, C]
+
+
 ACCEL_CASES = {
     **TUTORIAL_SCHEDULES,
     "topi_conv2d": conv2d,
@@ -118,4 +143,6 @@ ACCEL_CASES = {
 HOST_CASES = {
     "cpu_vadd_inlined": cpu_vadd_inlined,
     "cpu_tiled_matmul": cpu_tiled_matmul,
+    "cpu_masked_row_max": cpu_masked_row_max,
+    "cpu_row_sum_gathered": cpu_row_sum_gathered,
 }
