@@ -17,6 +17,7 @@ CONV = [
     ((1, 3, 7, 7), (4, 3, 3, 3), {"auto_pad": "VALID", "strides": [2, 1]}),
     ((1, 3, 6, 5), (2, 3, 1, 2), {"pads": [0, 1, 2, 0], "kernel_shape": [1, 2]}),
     ((2, 3, 12), (4, 3, 3), {"pads": [1, 2], "strides": [2]}),
+    ((1, 2, 5, 6, 4), (3, 2, 3, 3, 2), {"pads": [1, 0, 1, 1, 0, 0], "strides": [2, 1, 1]}),
 ]
 
 
@@ -82,6 +83,7 @@ MAX_POOL = [
     ((1, 2, 7, 7), {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "SAME_UPPER"}),
     ((1, 2, 8, 8), {"kernel_shape": [2, 2], "strides": [2, 2], "auto_pad": "SAME_LOWER"}),
     ((2, 3, 10), {"kernel_shape": [3], "strides": [2], "pads": [1, 1]}),
+    ((1, 2, 5, 6, 4), {"kernel_shape": [2, 3, 2], "strides": [2, 2, 1]}),
 ]
 
 

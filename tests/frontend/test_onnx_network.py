@@ -2,9 +2,12 @@
 against onnxruntime."""
 
 import numpy as np
+import onnx
 import pytest
 from onnx import helper
 from onnx_models import check, make_model, randn
+
+from accel.frontend import from_onnx
 
 
 def bn_consts(rng, prefix, c):
@@ -172,3 +175,19 @@ def test_qdq_conv_keeps_its_quantization():
         "conv", "relu",
     ]  # fmt: skip
     assert graph.node("dq_w").attrs["axis"] == 0 and graph.node("q").attrs["axis"] is None
+
+
+def test_inferred_types_agree_with_onnx_shape_inference():
+    rng = np.random.default_rng(65)
+    nodes, consts = residual_net(rng)
+    x = randn(rng, 2, 3, 32, 32)
+    model = make_model(nodes, {"x": x}, consts, {"logits": np.float32, "probs": np.float32}, 13)
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True).graph.value_info
+    graph = from_onnx(model)
+    compared = 0
+    for value in inferred:
+        if value.name in graph.tensors:
+            dims = tuple(d.dim_value for d in value.type.tensor_type.shape.dim)
+            assert graph.tensors[value.name].shape == dims, value.name
+            compared += 1
+    assert compared >= 8
