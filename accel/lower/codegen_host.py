@@ -5,10 +5,10 @@ store at an affine, injective index (an elementwise map) or a reduction ``C[i] =
 (sum, min, max; the store index ignores the reduction loops) is emitted as array operations:
 every loop variable becomes a broadcast ``arange``, affine reads become strided views of the flat
 buffers, guards become masks. Nests too large for one step (more than ``VECTOR_BUDGET``
-iterations) keep their outer loops in Python. A loop around several statements is split into one
-loop per statement when no statement can see another's writes from a different iteration
-(loop distribution), so an initialisation and its reduction both vectorize. Everything else runs
-as plain Python loops over numpy scalars, with the same integer semantics.
+iterations) keep their outer loops in Python. The last lowering pass (``distribute_loops``) has
+already split loops around several statements where that is legal, so an initialisation and its
+reduction arrive as two nests that both vectorize. Everything else runs as plain Python loops
+over numpy scalars, with the same integer semantics.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from accel.arith.simplify import INF, affine, const_bounds, from_affine, simplify
+from accel.arith.simplify import affine, from_affine, simplify
 from accel.errors import BuildError
 from accel.lower import ir
 from accel.te import dtype as dt
@@ -129,8 +129,7 @@ class HostCodegen:
             raise BuildError(f"host code generation does not handle {type(s).__name__}")
 
     def loop(self, s: ir.For, depth: int, ranges: dict) -> None:
-        inner = _with_range(ranges, s)
-        if self.try_vectorize(s, depth, ranges):
+        if self.try_vectorize(s, depth):
             return
         var = self.name_of(s.var, s.var.name)
         lo = self.expr(s.min, scalar=True)
@@ -138,11 +137,11 @@ class HostCodegen:
         self.emit(
             depth, f"for {var} in range({lo}, {hi}):" if lo != "0" else f"for {var} in range({hi}):"
         )
-        self.stmt(s.body, depth + 1, inner)
+        self.stmt(s.body, depth + 1, ranges)
 
     # -- vectorized nests --------------------------------------------------------------------
-    def try_vectorize(self, s: ir.For, depth: int, ranges: dict) -> bool:
-        nest = vector_nest(s, ranges)
+    def try_vectorize(self, s: ir.For, depth: int) -> bool:
+        nest = vector_nest(s)
         if nest is None:
             return False
         loops, guards, store, reduction = nest
@@ -290,14 +289,6 @@ def python_ident(name: str) -> str:
     return name if name and not name[0].isdigit() else f"v_{name}"
 
 
-def _with_range(ranges: dict, s: ir.For) -> dict:
-    new = dict(ranges)
-    lo = const_bounds(s.min, ranges)[0]
-    hi = const_bounds(s.min + s.extent - 1, ranges)[1]
-    new[s.var] = (lo, hi)
-    return new
-
-
 def split_affine(index: Expr, nest_vars: dict):
     """(base, coefs): ``index = base + sum(coefs[m] * v_m)`` with ``base`` free of nest variables.
 
@@ -316,7 +307,7 @@ def split_affine(index: Expr, nest_vars: dict):
     return from_affine(type(form)(rest, form.const)), tuple(coefs)
 
 
-def vector_nest(s: ir.For, ranges: dict):
+def vector_nest(s: ir.For):
     """(loops, guards, store, reduction) if ``s`` is a vectorizable perfect nest, else None.
 
     The nest may be larger than ``VECTOR_BUDGET``; the caller decides whether it fits.
@@ -434,85 +425,8 @@ def _injective(terms: list[tuple[int, int]]) -> bool:
     return True
 
 
-def distribute_loops(stmt: ir.Stmt) -> ir.Stmt:
-    """Apply :func:`distribute` bottom-up, so whole nests around several statements split."""
-
-    def fn(s: ir.Stmt) -> ir.Stmt | None:
-        if isinstance(s, ir.For):
-            parts = distribute(s)
-            if parts is not None:
-                return ir.seq(*parts)
-        return None
-
-    return ir.rewrite_stmt(stmt, fstmt=fn)
-
-
-def distribute(s: ir.For) -> list[ir.For] | None:
-    """Split ``for v: {S1; S2; ...}`` into one loop per statement, when that is legal.
-
-    Legal when every buffer shared by two statements (and written by one) is accessed, in every
-    iteration of ``v``, only in a window that no other iteration touches: all its accesses are
-    ``c*v + g`` with the same ``c`` and the same part from outside the loop, and the parts ``g``
-    from inside the loop span less than ``|c|``.
-    """
-    body = s.body
-    if not isinstance(body, ir.Seq):
-        return None
-    inner_ranges: dict = {}
-    for node in ir.walk_stmt(body):
-        if isinstance(node, ir.Allocate):
-            return None  # a per-iteration buffer cannot be shared across split loops
-        if isinstance(node, ir.For):
-            inner_ranges = _with_range(inner_ranges, node)
-    accesses: dict[ir.Buffer, list[tuple[int, Expr, bool]]] = {}
-    for position, child in enumerate(body.stmts):
-        for buf, index, write in _accesses(child):
-            accesses.setdefault(buf, []).append((position, index, write))
-    for items in accesses.values():
-        positions = {p for p, _, _ in items}
-        if len(positions) < 2 or not any(w for _, _, w in items):
-            continue
-        if not _separated(s.var, [idx for _, idx, _ in items], inner_ranges):
-            return None
-    return [ir.For(s.var, s.min, s.extent, child, s.kind) for child in body.stmts]
-
-
-def _accesses(s: ir.Stmt):
-    for node in ir.walk_stmt(s):
-        if isinstance(node, ir.Store):
-            yield node.buffer, node.index, True
-        for e in ir.stmt_exprs(node):
-            for n in walk(e):
-                if isinstance(n, ir.Load):
-                    yield n.buffer, n.index, False
-
-
-def _separated(v: Var, indices: list[Expr], inner_ranges: dict) -> bool:
-    coef = None
-    outer = None
-    lo, hi = INF, -INF
-    for index in indices:
-        form = affine(simplify(index))
-        c = form.coef(v)
-        if c == 0 or (coef is not None and c != coef):
-            return False
-        coef = c
-        rest = {a: k for a, k in form.terms.items() if a is not v}
-        if any(v in free_vars(a) for a in rest):
-            return False
-        outer_part = {a: k for a, k in rest.items() if not free_vars(a) & inner_ranges.keys()}
-        inner_part = {a: k for a, k in rest.items() if a not in outer_part}
-        if outer is None:
-            outer = outer_part
-        elif outer_part != outer:
-            return False
-        glo, ghi = const_bounds(from_affine(type(form)(inner_part, form.const)), inner_ranges)
-        lo, hi = min(lo, glo), max(hi, ghi)
-    return hi - lo < abs(coef)
-
-
 def generate_host_source(name: str, params: list[ir.Buffer], body: ir.Stmt) -> tuple[str, dict]:
     """Python source of the host function and the constants it refers to."""
     gen = HostCodegen(name, params)
-    source = gen.generate(distribute_loops(body))
+    source = gen.generate(body)
     return source, gen.consts

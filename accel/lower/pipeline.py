@@ -14,6 +14,7 @@ from accel.env import Environment, get_env
 from accel.errors import LoweringError
 from accel.lower import ir
 from accel.lower.ir import function_str, stmt_str
+from accel.lower.passes.distribute_loops import distribute_loops
 from accel.lower.passes.fold_uop_loops import fold_uop_loops
 from accel.lower.passes.inject_alu import inject_alu
 from accel.lower.passes.inject_deps import inject_deps
@@ -42,6 +43,7 @@ PASSES: list[tuple[str, Pass]] = [
     ("lift_alloc", lift_alloc),
     ("allocate_sram", allocate_sram),
     ("coproc_sync", coproc_sync),
+    ("distribute_loops", distribute_loops),
 ]
 
 
