@@ -24,21 +24,8 @@ from __future__ import annotations
 from accel.errors import BuildError
 from accel.lower import coproc, ir
 from accel.lower.codegen_host import HostCodegen
-from accel.te.expr import Call
 from accel.te.visit import free_vars
 
-_QUEUE_METHODS = {
-    coproc.LOAD_2D: "load_buffer_2d",
-    coproc.STORE_2D: "store_buffer_2d",
-    coproc.DEP_PUSH: "dep_push",
-    coproc.DEP_POP: "dep_pop",
-    coproc.SYNC: "synchronize",
-}
-_KERNEL_METHODS = {
-    coproc.LOOP_BEGIN: "loop_begin",
-    coproc.LOOP_END: "loop_end",
-    coproc.UOP_PUSH: "push",
-}
 _PUSH_METHODS = {coproc.GEMM_KERNEL: "push_gemm", coproc.ALU_KERNEL: "push_alu"}
 
 
@@ -94,12 +81,13 @@ class AccelCodegen(HostCodegen):
 
     # -- calls -----------------------------------------------------------------------------
     def call(self, s: ir.Evaluate, depth: int) -> None:
-        c = s.value
-        methods = _KERNEL_METHODS if self.in_kernel else _QUEUE_METHODS
-        if not isinstance(c, Call) or c.name not in methods:
-            raise BuildError(f"the accelerator host program cannot call {c}")
+        kind = coproc.runtime_call(s)
+        if kind is None or kind.in_kernel != self.in_kernel:
+            where = "inside a micro-op kernel" if self.in_kernel else "outside micro-op kernels"
+            raise BuildError(f"the accelerator host program cannot call {s.value} {where}")
         receiver = "k" if self.in_kernel else "q"
-        self.emit(depth, f"{receiver}.{methods[c.name]}({', '.join(map(self.arg, c.args))})")
+        # Arguments follow the declared fields, which are the method's parameters in order.
+        self.emit(depth, f"{receiver}.{kind.method}({', '.join(map(self.arg, s.value.args))})")
 
     def arg(self, a) -> str:
         if isinstance(a, ir.Buffer):

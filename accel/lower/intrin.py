@@ -44,12 +44,15 @@ def gemm_intrin(env: Environment) -> TensorIntrin:
         wgt_index = _tile(env, w, env.wgt_scope, MemType.WGT)
 
         def kernel(reset: int):
-            push = coproc.uop_push(
-                coproc.GEMM_MODE,
-                reset,
-                dst,
-                Const(0) if reset else src,
-                Const(0) if reset else wgt_index,
+            push = coproc.UOP_PUSH(
+                mode=coproc.GEMM_MODE,
+                reset=reset,
+                dst=dst,
+                src=Const(0) if reset else src,
+                wgt=Const(0) if reset else wgt_index,
+                opcode=0,
+                use_imm=0,
+                imm=0,
             )
             return coproc.in_stage(coproc.COMPUTE_STAGE, coproc.uop_scope(coproc.GEMM_KERNEL, push))
 

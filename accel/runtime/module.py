@@ -174,8 +174,8 @@ def _stored_params(lowered: LoweredFunc) -> set[str]:
         if isinstance(s, ir.Store) and s.buffer.name in names:
             written.add(s.buffer.name)
         if isinstance(s, ir.Evaluate) and isinstance(s.value, Call):
-            if s.value.name == coproc.STORE_2D:
-                written.add(s.value.args[2].name)
+            if coproc.STORE_2D.matches(s.value):
+                written.add(coproc.STORE_2D.get(s.value, "dst_addr").name)
     return written
 
 

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from accel.env import Environment
 from accel.errors import BuildError, ConfigError
 from accel.lower import ir
-from accel.lower.coproc import SramAddr
+from accel.lower.coproc import RUNTIME_CALLS, SramAddr
 from accel.lower.pipeline import LoweredFunc
 from accel.te import dtype as dt
 from accel.te.expr import (
@@ -39,7 +39,8 @@ from accel.te.expr import (
 )
 
 FORMAT = "accel-module"
-VERSION = 1
+# 2: runtime-call arguments are stored by field name (accel.lower.coproc.RuntimeCall).
+VERSION = 2
 
 TARGETS = ("cpu", "accel")
 FOR_KINDS = ("serial", "unrolled", "vectorized", "vthread", "parallel")
@@ -66,7 +67,7 @@ EXPR_FIELDS: dict[str, tuple[type, dict[str, str]]] = {
         {"cond": "expr", "true_value": "expr", "false_value": "expr", "dtype": "dtype"},
     ),
     "Cast": (Cast, {"dtype": "dtype", "value": "expr"}),
-    "Call": (Call, {"name": "name", "args": "args", "dtype": "dtype"}),
+    "Call": (Call, {"name": "callname", "args": "callargs", "dtype": "dtype"}),
     "Load": (ir.Load, {"buffer": "buffer", "index": "expr"}),
     "SramAddr": (SramAddr, {"buffer": "buffer", "offset": "expr"}),
 }
@@ -212,7 +213,10 @@ class _Writer:
             _fail(path, f"cannot store the {_WHAT[code]} {_show(node)} ({kind})")
         out: dict[str, Any] = {"type": kind}
         for name, field_code in table[kind][1].items():
-            out[name] = self.field(field_code, getattr(node, name), f"{path}.{name}", depth + 1)
+            value = getattr(node, name)
+            if field_code == "callargs":  # a runtime call's arguments, by field name
+                value = RUNTIME_CALLS[node.name].named_args(node)
+            out[name] = self.field(field_code, value, f"{path}.{name}", depth + 1)
         return out
 
     def field(self, code: str, value: Any, path: str, depth: int) -> Any:
@@ -229,8 +233,10 @@ class _Writer:
             return value if isinstance(value, str) else getattr(value, "name", str(value))
         if code == "stmts":
             return [self.node(s, "stmt", f"{path}[{i}]", depth) for i, s in enumerate(value)]
-        if code == "args":
-            return [self.field("arg", a, f"{path}[{i}]", depth) for i, a in enumerate(value)]
+        if code == "callargs":
+            return {k: self.field("arg", a, f"{path}.{k}", depth) for k, a in value.items()}
+        if code == "callname" and value not in RUNTIME_CALLS:
+            _fail(path, f"cannot store a call of {value!r}, which is not a runtime call")
         if code == "arg" and isinstance(value, ir.Buffer):
             return {"type": "Buffer", "id": self.buffer(value)}
         if code in ("arg", "attrvalue") and isinstance(value, Expr):
@@ -268,6 +274,9 @@ class _Reader:
         _check_keys(data, ("type", *fields), path)
         values = {}
         for name, field_code in fields.items():
+            if field_code == "callargs":
+                values[name] = self.call_args(values["name"], data[name], f"{path}.{name}", depth)
+                continue
             values[name] = self.field(field_code, data[name], f"{path}.{name}", depth + 1)
         if cls is Const:
             _check_const(values["value"], values["dtype"], f"{path}.value")
@@ -275,21 +284,43 @@ class _Reader:
             _fail(f"{path}.b", "'not' takes one operand, 'and' and 'or' take two")
         return cls(**values)
 
+    def call_args(self, name: str, data: Any, path: str, depth: int) -> tuple:
+        """The arguments of the runtime call ``name``, given by field name: exactly its fields."""
+        if not isinstance(data, dict):
+            _fail(path, f"the arguments of {name} must be an object, got {_type(data)}")
+        _check_keys(data, RUNTIME_CALLS[name].fields, path)
+        args = []
+        for f in RUNTIME_CALLS[name].fields:
+            if isinstance(data[f], str):
+                _fail(
+                    f"{path}.{f}",
+                    "runtime call arguments are integers, expressions or buffers, not strings",
+                )
+            args.append(self.field("arg", data[f], f"{path}.{f}", depth + 1))
+        return tuple(args)
+
     def field(self, code: str, value: Any, path: str, depth: int) -> Any:
         if value is None and code.endswith("?"):
             return None
         code = code.rstrip("?")
         if code in ("expr", "stmt"):
             return self.node(value, code, path, depth)
+        if code == "callname":
+            if not isinstance(value, str) or value not in RUNTIME_CALLS:
+                _fail(
+                    path,
+                    f"unknown runtime call {_show(value)}; expected one of "
+                    f"{', '.join(RUNTIME_CALLS)}",
+                )
+            return value
         if code == "buffer":
             return _ref(value, self.buffers, "buffer", path)
         if code == "var":
             return _ref(value, self.vars, "variable", path)
-        if code in ("stmts", "args"):
+        if code == "stmts":
             items = []
             for i, item in enumerate(_list(value, path)):
-                item_code = "stmt" if code == "stmts" else "arg"
-                items.append(self.field(item_code, item, f"{path}[{i}]", depth))
+                items.append(self.field("stmt", item, f"{path}[{i}]", depth))
             return tuple(items)
         if code == "arg" and isinstance(value, dict) and value.get("type") == "Buffer":
             _check_keys(value, ("type", "id"), path)

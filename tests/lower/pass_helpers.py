@@ -6,6 +6,9 @@ tests can lower them to any prefix of the pipeline and walk the result.
 
 from __future__ import annotations
 
+import collections
+import functools
+
 import accel
 from accel import te
 from accel.arith.simplify import simplify
@@ -142,8 +145,9 @@ def lowered(s, args, after: str) -> ir.Stmt:
     return accel.lower(s, args, dump_after=after).body
 
 
-def calls(stmt: ir.Stmt, *names: str) -> list[Call]:
-    """The runtime calls of ``stmt`` named ``names`` (all when none), in program order."""
+def calls(stmt: ir.Stmt, *kinds: coproc.RuntimeCall) -> list[Call]:
+    """The runtime calls of ``stmt`` of the given kinds (all when none), in program order."""
+    names = {k.name for k in kinds}
     found = []
     for s in ir.walk_stmt(stmt):
         name = coproc.call_name(s)
@@ -153,8 +157,15 @@ def calls(stmt: ir.Stmt, *names: str) -> list[Call]:
 
 
 def args(c: Call) -> tuple:
-    """The arguments of a call, constants as Python ints (buffers and expressions as they are)."""
-    return tuple(a.value if isinstance(a, Const) else a for a in c.args)
+    """The arguments of a runtime call as a named tuple of its declared fields (``.x_size``),
+    constants as Python ints (buffers and expressions as they are)."""
+    values = (a.value if isinstance(a, Const) else a for a in c.args)
+    return _named_tuple(coproc.RUNTIME_CALLS[c.name])(*values)
+
+
+@functools.cache
+def _named_tuple(kind: coproc.RuntimeCall):
+    return collections.namedtuple(kind.name, kind.fields)
 
 
 def value(e: Expr | int, **at: int) -> int:

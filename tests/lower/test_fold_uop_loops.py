@@ -45,7 +45,8 @@ def test_matmul_loops_fold_into_one_level_each():
     reset, update = gemm_kernels(lowered(*matmul_schedule(), "fold_uop_loops"))
     assert reset["levels"] == [(16, 1, 0, 0)] and update["levels"] == [(16, 1, 0, 1)]
     assert reset["ends"] == update["ends"] == 1
-    ((mode, rst, dst, src, wgt, *_),) = update["pushes"]
+    (push,) = update["pushes"]
+    mode, rst, dst, src, wgt = push.mode, push.reset, push.dst, push.src, push.wgt
     assert (mode, rst, sram(dst), sram(src), sram(wgt)) == (
         coproc.GEMM_MODE,
         0,
@@ -53,7 +54,8 @@ def test_matmul_loops_fold_into_one_level_each():
         ("A_buf", 0),
         ("B_buf", 0),
     )
-    ((_mode, rst, dst, src, wgt, *_),) = reset["pushes"]
+    (push,) = reset["pushes"]
+    rst, dst, src, wgt = push.reset, push.dst, push.src, push.wgt
     assert (rst, sram(dst), src, wgt) == (1, ("C_buf", 0), 0, 0)
     assert not reset["loops"] and not update["loops"]
 
@@ -110,7 +112,8 @@ def test_at_most_two_levels_the_third_loop_stays_in_the_kernel():
     assert update["ends"] == 2
     (co,) = update["loops"]
     assert (co.var.name, value(co.extent)) == ("co", 4)
-    ((_mode, _rst, dst, src, wgt, *_),) = update["pushes"]
+    (push,) = update["pushes"]
+    dst, src, wgt = push.dst, push.src, push.wgt
     assert [(value(dst, co=c), value(src, co=c), value(wgt, co=c)) for c in range(4)] == [
         (0, 0, 0),
         (1, 0, 3),
@@ -128,7 +131,8 @@ def test_loop_without_a_constant_step_stays_in_the_kernel():
     assert update["levels"] == [(2, 4, 3, 0), (4, 1, 0, 3)]
     (ko,) = update["loops"]
     assert (ko.var.name, value(ko.extent)) == ("ko", 3)
-    ((_mode, _rst, dst, src, wgt, *_),) = update["pushes"]
+    (push,) = update["pushes"]
+    dst, src, wgt = push.dst, push.src, push.wgt
     assert [(value(dst, ko=k), value(src, ko=k), value(wgt, ko=k)) for k in range(3)] == [
         (0, 0, 0),
         (0, 0, 1),

@@ -44,12 +44,21 @@ def test_tensorize_emits_a_reset_and_an_update_micro_op():
     # tile co*2 + ko (B_buf is 3 x 2 tiles) into tile co. Each is a GEMM kernel on compute.
     body = lowered(*gemm(), "simplify")
     reset, update = calls(body, coproc.UOP_PUSH)
-    mode, rst, dst, src, wgt, *rest = args(reset)
-    assert (mode, rst, src, wgt, rest) == (coproc.GEMM_MODE, 1, 0, 0, [0, 0, 0])
+    push = args(reset)
+    assert (push.mode, push.reset, push.src, push.wgt) == (coproc.GEMM_MODE, 1, 0, 0)
+    assert (push.opcode, push.use_imm, push.imm) == (0, 0, 0)
+    dst = push.dst
     assert [value(dst, co=c) for c in range(3)] == [0, 1, 2]
     assert dst.buffer.name == "C_buf"
-    mode, rst, dst, src, wgt, *rest = args(update)
-    assert (mode, rst, rest) == (coproc.GEMM_MODE, 0, [0, 0, 0])
+    push = args(update)
+    assert (push.mode, push.reset, push.opcode, push.use_imm, push.imm) == (
+        coproc.GEMM_MODE,
+        0,
+        0,
+        0,
+        0,
+    )
+    dst, src, wgt = push.dst, push.src, push.wgt
     assert (dst.buffer.name, src.buffer.name, wgt.buffer.name) == ("C_buf", "A_buf", "B_buf")
     for c in range(3):
         for k in range(2):

@@ -57,9 +57,14 @@ def kernels(body: ir.Stmt) -> list[tuple[list[tuple], list[tuple]]]:
 
 
 def micro_op(push: tuple) -> dict:
-    mode, reset, dst, src, wgt, opcode, use_imm, imm = push
-    assert (mode, reset, wgt) == (coproc.ALU_MODE, 0, 0)
-    return {"dst": sram(dst), "src": sram(src), "opcode": opcode, "use_imm": use_imm, "imm": imm}
+    assert (push.mode, push.reset, push.wgt) == (coproc.ALU_MODE, 0, 0)
+    return {
+        "dst": sram(push.dst),
+        "src": sram(push.src),
+        "opcode": push.opcode,
+        "use_imm": push.use_imm,
+        "imm": push.imm,
+    }
 
 
 # -- every operation ---------------------------------------------------------------------------

@@ -13,13 +13,20 @@ from accel import te
 from accel.errors import LoweringError
 from accel.lower import coproc, ir
 
-PUSH, POP = coproc.DEP_PUSH, coproc.DEP_POP
+PUSH, POP = coproc.DEP_PUSH.name, coproc.DEP_POP.name
+
+
+def pair(c) -> tuple[int, int]:
+    """(from_stage, to_stage) of a token call."""
+    return args(c).from_stage, args(c).to_stage
+
+
 LOAD, COMPUTE, STORE = coproc.LOAD_STAGE, coproc.COMPUTE_STAGE, coproc.STORE_STAGE
 
 
 def dep_sequence(body: ir.Stmt) -> list[tuple[str, int, int]]:
     """The (call, from, to) of every dependency call, in program order (loops not unrolled)."""
-    return [(c.name, *args(c)) for c in calls(body, PUSH, POP)]
+    return [(c.name, *pair(c)) for c in calls(body, coproc.DEP_PUSH, coproc.DEP_POP)]
 
 
 def token_counts(body: ir.Stmt) -> tuple[Counter, Counter]:
@@ -32,7 +39,7 @@ def token_counts(body: ir.Stmt) -> tuple[Counter, Counter]:
             times *= value(s.extent)
         name = coproc.call_name(s)
         if name in (PUSH, POP):
-            (pushes if name == PUSH else pops)[args(s.value)] += times
+            (pushes if name == PUSH else pops)[pair(s.value)] += times
         for child in ir.child_stmts(s):
             visit(child, times)
 
@@ -51,7 +58,7 @@ def tokens_in_order(body: ir.Stmt) -> list[tuple[str, int, int]]:
             return
         name = coproc.call_name(s)
         if name in (PUSH, POP):
-            events.append((name, *args(s.value)))
+            events.append((name, *pair(s.value)))
         for child in ir.child_stmts(s):
             visit(child)
 
@@ -87,8 +94,8 @@ def test_matmul_sequence():
     # The drain is outside every module scope, the others inside their module's.
     for s in ir.walk_stmt(body):
         if coproc.is_stage(s):
-            for c in calls(s, PUSH, POP):
-                frm, to = args(c)
+            for c in calls(s, coproc.DEP_PUSH, coproc.DEP_POP):
+                frm, to = pair(c)
                 assert s.value == (frm if c.name == PUSH else to)
 
 

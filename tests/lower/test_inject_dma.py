@@ -24,20 +24,21 @@ from accel.errors import LoweringError
 from accel.hw.isa import MemType
 from accel.lower import coproc, ir
 
-LOAD_FIELDS = (
-    "dram",
-    "offset",
-    "x_size",
-    "y_size",
-    "x_stride",
-    "x_pad_0",
-    "y_pad_0",
-    "x_pad_1",
-    "y_pad_1",
-    "sram",
-    "mem_type",
-)
-STORE_FIELDS = ("sram", "mem_type", "dram", "offset", "x_size", "y_size", "x_stride")
+# One vocabulary for loads and stores, from their declared fields: the DRAM side, the SRAM side.
+ROLES = {
+    "src_addr": "dram",
+    "dst_addr": "dram",
+    "src_elem_offset": "offset",
+    "dst_elem_offset": "offset",
+    "dst_sram_index": "sram",
+    "src_sram_index": "sram",
+    "dst_memory_type": "mem_type",
+    "src_memory_type": "mem_type",
+    "x_pad_before": "x_pad_0",
+    "y_pad_before": "y_pad_0",
+    "x_pad_after": "x_pad_1",
+    "y_pad_after": "y_pad_1",
+}
 
 
 def dma_calls(body: ir.Stmt) -> list[dict]:
@@ -51,9 +52,8 @@ def dma_calls(body: ir.Stmt) -> list[dict]:
         if isinstance(s, ir.For):
             loops = {**loops, s.var.name: value(s.extent)}
         name = coproc.call_name(s)
-        if name in (coproc.LOAD_2D, coproc.STORE_2D):
-            names = LOAD_FIELDS if name == coproc.LOAD_2D else STORE_FIELDS
-            fields = dict(zip(names, args(s.value)))
+        if name in (coproc.LOAD_2D.name, coproc.STORE_2D.name):
+            fields = {ROLES.get(k, k): v for k, v in args(s.value)._asdict().items()}
             fields.update(call=name, stage=stage, loops=loops)
             found.append(fields)
         for child in ir.child_stmts(s):
@@ -105,7 +105,7 @@ def test_plain_2d_input_load_from_outer_loops():
     # offset = 3*ho*8 + 4*wo = 24*ho + 4*wo. It lands compactly at the start of A_buf.
     s, arguments, (ho, wo) = tiled_copy((6, 8), (3, 4), ENV.inp_dtype, ENV.inp_scope)
     dma = the_dma(lowered(s, arguments, "inject_dma"))
-    assert dma["call"] == coproc.LOAD_2D and dma["stage"] == coproc.LOAD_STAGE
+    assert dma["call"] == coproc.LOAD_2D.name and dma["stage"] == coproc.LOAD_STAGE
     assert dma["mem_type"] == MemType.INP == 2
     assert dma["dram"].name == "A"
     assert (dma["x_size"], dma["y_size"], dma["x_stride"]) == (4, 3, 8)
@@ -192,7 +192,7 @@ def test_a_third_tile_loop_stays_a_host_loop():
     # The host loop sits inside the compute module's scope, around the call only.
     (stage,) = [s for s in ir.walk_stmt(body) if coproc.is_stage(s)]
     assert isinstance(stage.body, ir.For) and stage.body.var.name == plane
-    assert coproc.call_name(stage.body.body) == coproc.LOAD_2D
+    assert coproc.LOAD_2D.matches(stage.body.body)
 
 
 def test_int8_into_the_accumulator_is_an_acc_8bit_load():
@@ -212,7 +212,7 @@ def test_int8_into_the_accumulator_is_an_acc_8bit_load():
 def test_vadd_store_is_memory_type_out_on_the_store_module():
     # C is 64 output tiles; after inject_dma (before inject_alu) the source is C_buf.
     *_loads, store = dma_calls(lowered(*vadd_schedule(), "inject_dma"))
-    assert store["call"] == coproc.STORE_2D and store["stage"] == coproc.STORE_STAGE
+    assert store["call"] == coproc.STORE_2D.name and store["stage"] == coproc.STORE_STAGE
     assert store["mem_type"] == MemType.OUT == 4
     assert sram(store["sram"]) == ("C_buf", 0)
     assert store["dram"].name == "C"
@@ -223,7 +223,7 @@ def test_blocked_store_offset_follows_the_output_block():
     # res is 64 output tiles, stored 16 at a time from res_min: block oc_out starts at tile
     # 16*oc_out; x_size 16, y_size 1, x_stride 16.
     store = dma_calls(lowered(*blocked_matmul_schedule(), "inject_dma"))[-1]
-    assert (store["call"], store["mem_type"]) == (coproc.STORE_2D, MemType.OUT)
+    assert (store["call"], store["mem_type"]) == (coproc.STORE_2D.name, MemType.OUT)
     assert sram(store["sram"]) == ("res_min", 0)
     assert [store[k] for k in ("x_size", "y_size", "x_stride")] == [16, 1, 16]
     assert [value(store["offset"], **{"i1.outer": o}) for o in range(4)] == [0, 16, 32, 48]

@@ -117,11 +117,11 @@ def test_allocate_sram_resolves_every_on_chip_address():
         for node in walk(e)
     )
     load_a, load_b = calls(body, coproc.LOAD_2D)
-    assert args(load_a)[9] == 0 and args(load_b)[9] == 64
+    assert args(load_a).dst_sram_index == 0 and args(load_b).dst_sram_index == 64
     (push,) = calls(body, coproc.UOP_PUSH)
-    assert args(push)[2:4] == (0, 64)
+    assert (args(push).dst, args(push).src) == (0, 64)
     (store,) = calls(body, coproc.STORE_2D)
-    assert args(store)[0] == 0
+    assert args(store).src_sram_index == 0
 
 
 @pytest.mark.parametrize(
@@ -166,8 +166,8 @@ def test_the_refusal_counts_what_earlier_buffers_took():
 def test_coproc_sync_ends_an_accelerator_program():
     body = lowered(*matmul_schedule(), "coproc_sync")
     names = [c.name for c in calls(body)]
-    assert names.count(coproc.SYNC) == 1 and names[-1] == coproc.SYNC
-    assert isinstance(body, ir.Seq) and coproc.call_name(body.stmts[-1]) == coproc.SYNC
+    assert names.count(coproc.SYNC.name) == 1 and names[-1] == coproc.SYNC.name
+    assert isinstance(body, ir.Seq) and coproc.SYNC.matches(body.stmts[-1])
 
 
 def test_coproc_sync_leaves_a_host_program_alone():

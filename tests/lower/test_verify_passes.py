@@ -11,6 +11,12 @@ from accel.lower.verify import verify
 from accel.te.expr import Const, Var
 
 
+def alu_push(dst):
+    return coproc.UOP_PUSH(
+        mode=coproc.ALU_MODE, reset=0, dst=dst, src=0, wgt=0, opcode=0, use_imm=0, imm=0
+    )
+
+
 @pytest.mark.parametrize("name", sorted(TUTORIAL_SCHEDULES))
 def test_every_pass_output_verifies(name):
     s, arguments = TUTORIAL_SCHEDULES[name]()
@@ -21,7 +27,7 @@ def test_every_pass_output_verifies(name):
 
 def test_catches_an_on_chip_address_of_a_buffer_never_allocated():
     stray = ir.Buffer("stray", (16,), "int32", ENV.acc_scope)
-    push = coproc.uop_push(coproc.ALU_MODE, 0, coproc.SramAddr(stray, Const(0)), 0, 0)
+    push = alu_push(coproc.SramAddr(stray, Const(0)))
     with pytest.raises(LoweringError, match="buffer stray is accessed outside its allocation"):
         verify(push, [], ENV.scopes)
     verify(ir.Allocate(stray, push), [], ENV.scopes)
@@ -29,7 +35,7 @@ def test_catches_an_on_chip_address_of_a_buffer_never_allocated():
 
 def test_catches_an_on_chip_address_outside_the_on_chip_scopes():
     glob = ir.Buffer("G", (16,), "int32")
-    push = coproc.uop_push(coproc.ALU_MODE, 0, coproc.SramAddr(glob, Const(0)), 0, 0)
+    push = alu_push(coproc.SramAddr(glob, Const(0)))
     with pytest.raises(LoweringError, match="on-chip address of G, which is in scope 'global'"):
         verify(push, [glob], ENV.scopes)
 

@@ -18,7 +18,7 @@ from accel.te.expr import Call, Const, Var
 from accel.te.visit import free_vars
 
 MAX_LEVELS = 2
-_INDEX_ARGS = (2, 3, 4)  # dst, src, wgt of uop_push
+_INDEX_FIELDS = ("dst", "src", "wgt")  # the micro-op indices a kernel loop steps
 
 
 def fold_uop_loops(stmt: ir.Stmt, env: Environment) -> ir.Stmt:
@@ -46,14 +46,14 @@ def _fold_kernel(s: ir.Stmt) -> ir.Stmt | None:
     outer, body = _peel_loops(s.body)
     parts = list(body.stmts) if isinstance(body, ir.Seq) else [body]
     begins = []
-    while parts and coproc.call_name(parts[0]) == coproc.LOOP_BEGIN:
+    while parts and coproc.LOOP_BEGIN.matches(parts[0]):
         begins.append(parts.pop(0))
     ends = []
-    while parts and coproc.call_name(parts[-1]) == coproc.LOOP_END:
+    while parts and coproc.LOOP_END.matches(parts[-1]):
         ends.append(parts.pop())
     core = ir.seq(*parts)
     inner, leaf = _peel_loops(core) if len(parts) == 1 else ([], core)
-    pushes = [c for c in _calls(leaf) if c.name == coproc.UOP_PUSH]
+    pushes = [c for c in _calls(leaf) if coproc.UOP_PUSH.matches(c)]
     if not pushes:
         return None
     free = MAX_LEVELS - len(begins)
@@ -64,7 +64,8 @@ def _fold_kernel(s: ir.Stmt) -> ir.Stmt | None:
             kept.append(lp)
             continue
         free -= 1
-        begin = coproc.call(coproc.LOOP_BEGIN, lp.extent, *steps)
+        dst, src, wgt = steps
+        begin = coproc.LOOP_BEGIN(extent=lp.extent, dst_factor=dst, src_factor=src, wgt_factor=wgt)
         (outer_levels if position == "outer" else inner_levels).append(begin)
         leaf = _substitute_stmt(leaf, {lp.var: Const(0)})
     if len(kept) == len(outer) + len(inner):
@@ -72,7 +73,7 @@ def _fold_kernel(s: ir.Stmt) -> ir.Stmt | None:
     for lp in reversed(kept):
         leaf = ir.For(lp.var, lp.min, lp.extent, leaf, lp.kind)
     levels = outer_levels + begins + inner_levels
-    ends = [coproc.call(coproc.LOOP_END) for _ in levels]
+    ends = [coproc.LOOP_END() for _ in levels]
     return coproc.uop_scope(s.value, ir.seq(*levels, leaf, *ends))
 
 
@@ -98,8 +99,8 @@ def _steps(lp: ir.For, pushes: list[Call], leaf: ir.Stmt) -> tuple[int, int, int
     steps = None
     for push in pushes:
         mine = []
-        for position in _INDEX_ARGS:
-            index = push.args[position]
+        for field in _INDEX_FIELDS:
+            index = coproc.UOP_PUSH.get(push, field)
             offset = index.offset if isinstance(index, coproc.SramAddr) else index
             form = affine(simplify(offset))
             if any(var in free_vars(a) for a in form.terms if a is not var):

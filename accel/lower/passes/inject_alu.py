@@ -239,23 +239,25 @@ class _AluStage:
         for var, _ext, d, s in unrolled:
             dst_base = coproc.SramAddr(dst_buf, simplify(dst_base.offset + var * d))
             src_base = coproc.SramAddr(src_buf, simplify(src_base.offset + var * s))
-        body: ir.Stmt = coproc.uop_push(
-            coproc.ALU_MODE,
-            0,
-            dst_base,
-            dst_base if use_imm else src_base,
-            Const(0),
-            int(opcode),
-            int(use_imm),
-            imm,
+        body: ir.Stmt = coproc.UOP_PUSH(
+            mode=coproc.ALU_MODE,
+            reset=0,
+            dst=dst_base,
+            src=dst_base if use_imm else src_base,
+            wgt=Const(0),
+            opcode=int(opcode),
+            use_imm=int(use_imm),
+            imm=imm,
         )
         for var, ext, _d, _s in reversed(unrolled):
             body = ir.loop(var, ext, body)
         begins = [
-            coproc.call(coproc.LOOP_BEGIN, ext, d, d if use_imm else s, 0)
+            coproc.LOOP_BEGIN(
+                extent=ext, dst_factor=d, src_factor=d if use_imm else s, wgt_factor=0
+            )
             for _v, ext, d, s in folded
         ]
-        ends = [coproc.call(coproc.LOOP_END) for _ in folded]
+        ends = [coproc.LOOP_END() for _ in folded]
         return coproc.uop_scope(coproc.ALU_KERNEL, ir.seq(*begins, body, *ends))
 
     def _base(self, form: Affine) -> Expr:
@@ -314,11 +316,14 @@ def _reads_outside(program: ir.Stmt, buf: ir.Buffer, site: ir.Stmt) -> int:
 
 
 def _call_reads(c: Call, buf: ir.Buffer) -> bool:
-    if c.name == coproc.STORE_2D:
-        return isinstance(c.args[0], coproc.SramAddr) and c.args[0].buffer is buf
-    if c.name == coproc.UOP_PUSH and c.args[0] == Const(coproc.ALU_MODE) and c.args[6] == Const(0):
-        src = c.args[3]  # an immediate operation does not read its source
+    if coproc.STORE_2D.matches(c):
+        src = coproc.STORE_2D.get(c, "src_sram_index")
         return isinstance(src, coproc.SramAddr) and src.buffer is buf
+    if coproc.UOP_PUSH.matches(c):
+        push = coproc.UOP_PUSH.named_args(c)
+        if push["mode"] == Const(coproc.ALU_MODE) and push["use_imm"] == Const(0):
+            src = push["src"]  # an immediate operation does not read its source
+            return isinstance(src, coproc.SramAddr) and src.buffer is buf
     return False
 
 

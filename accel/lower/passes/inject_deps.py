@@ -77,11 +77,11 @@ class _Planner:
         self._after: dict[int, list[ir.Stmt]] = {}
         self._loops: list = []  # the serial loops around the statement being planned
 
-    def before(self, s: ir.Stmt, name: str, pair: Pair) -> None:
-        self._before.setdefault(id(s), []).append(coproc.dep(name, *pair))
+    def before(self, s: ir.Stmt, kind: coproc.RuntimeCall, pair: Pair) -> None:
+        self._before.setdefault(id(s), []).append(_dep(kind, pair))
 
-    def after(self, s: ir.Stmt, name: str, pair: Pair) -> None:
-        self._after.setdefault(id(s), []).append(coproc.dep(name, *pair))
+    def after(self, s: ir.Stmt, kind: coproc.RuntimeCall, pair: Pair) -> None:
+        self._after.setdefault(id(s), []).append(_dep(kind, pair))
 
     # -- planning --------------------------------------------------------------------------
     def visit(self, s: ir.Stmt) -> _Span | None:
@@ -159,3 +159,9 @@ class _Planner:
 
 def _with_body(s, body: ir.Stmt) -> ir.Stmt:
     return s if body is s.body else dataclasses.replace(s, body=body)
+
+
+def _dep(kind: coproc.RuntimeCall, pair: Pair) -> ir.Evaluate:
+    """A token call (``DEP_PUSH`` or ``DEP_POP``) between the stages of ``pair``."""
+    from_stage, to_stage = pair
+    return kind(from_stage=from_stage, to_stage=to_stage)

@@ -249,23 +249,28 @@ class _DmaCopy:
         stride = y.dram if y.extent > 1 else x.extent
         self._check_fields(x_size, y_size, stride, x_pad, y_pad)
         if mem_type == MemType.OUT:
-            stmt = coproc.call(
-                coproc.STORE_2D, sram, int(mem_type), dram_buf, dram_offset, x_size, y_size, stride
+            stmt = coproc.STORE_2D(
+                src_sram_index=sram,
+                src_memory_type=int(mem_type),
+                dst_addr=dram_buf,
+                dst_elem_offset=dram_offset,
+                x_size=x_size,
+                y_size=y_size,
+                x_stride=stride,
             )
         else:
-            stmt = coproc.call(
-                coproc.LOAD_2D,
-                dram_buf,
-                dram_offset,
-                x_size,
-                y_size,
-                stride,
-                x_pad[0],
-                y_pad[0],
-                x_pad[1],
-                y_pad[1],
-                sram,
-                int(mem_type),
+            stmt = coproc.LOAD_2D(
+                src_addr=dram_buf,
+                src_elem_offset=dram_offset,
+                x_size=x_size,
+                y_size=y_size,
+                x_stride=stride,
+                x_pad_before=x_pad[0],
+                y_pad_before=y_pad[0],
+                x_pad_after=x_pad[1],
+                y_pad_after=y_pad[1],
+                dst_sram_index=sram,
+                dst_memory_type=int(mem_type),
             )
         for lp in reversed(host):
             stmt = ir.loop(lp.var, lp.extent, stmt)

@@ -106,4 +106,4 @@ def coproc_sync(stmt: ir.Stmt, env: Environment) -> ir.Stmt:
     """End a program that uses the accelerator with ``coproc_sync()``: run and wait."""
     if not any(coproc.is_stage(s) for s in ir.walk_stmt(stmt)):
         return stmt
-    return ir.seq(stmt, coproc.call(coproc.SYNC))
+    return ir.seq(stmt, coproc.SYNC())
