@@ -14,7 +14,8 @@ from __future__ import annotations
 from accel.arith.simplify import affine, simplify
 from accel.env import Environment
 from accel.lower import coproc, ir
-from accel.te.expr import Call, Const, Var
+from accel.lower.substitute import substitute_stmt
+from accel.te.expr import Call, Const
 from accel.te.visit import free_vars
 
 MAX_LEVELS = 2
@@ -67,7 +68,7 @@ def _fold_kernel(s: ir.Stmt) -> ir.Stmt | None:
         dst, src, wgt = steps
         begin = coproc.LOOP_BEGIN(extent=lp.extent, dst_factor=dst, src_factor=src, wgt_factor=wgt)
         (outer_levels if position == "outer" else inner_levels).append(begin)
-        leaf = _substitute_stmt(leaf, {lp.var: Const(0)})
+        leaf = substitute_stmt(leaf, {lp.var: Const(0)})
     if len(kept) == len(outer) + len(inner):
         return None
     for lp in reversed(kept):
@@ -113,14 +114,3 @@ def _steps(lp: ir.For, pushes: list[Call], leaf: ir.Stmt) -> tuple[int, int, int
         if isinstance(x, ir.For) and var in free_vars(x.extent):
             return None
     return steps
-
-
-def _substitute_stmt(s: ir.Stmt, mapping: dict[Var, Const]) -> ir.Stmt:
-    def fexpr(e):
-        if isinstance(e, Var):
-            return mapping.get(e)
-        if isinstance(e, coproc.SramAddr):
-            return coproc.SramAddr(e.buffer, simplify(e.offset))
-        return None
-
-    return ir.rewrite_stmt(s, fexpr=fexpr)

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accel.arith.simplify import Affine, affine, from_affine, simplify
+from accel.arith.simplify import affine, simplify
 from accel.env import Environment
 from accel.errors import LoweringError
 from accel.hw.isa import AluOp, field_tables
 from accel.lower import coproc, ir
+from accel.lower.tile_access import affine_in, merge_loops, split_tile, tile_base, tile_loops
 from accel.te.expr import BinOp, Call, Const, Expr, Var
-from accel.te.visit import free_vars, walk
+from accel.te.visit import walk
 
 _TENSOR_OPS = {
     "add": AluOp.ADD,
@@ -207,38 +208,31 @@ class _AluStage:
 
     # -- the kernel ------------------------------------------------------------------------
     def _form(self, index: Expr) -> tuple:
-        form = affine(simplify(index))
-        nest = {v for v, _ in self.loops}
-        for atom in form.terms:
-            if not isinstance(atom, Var) and free_vars(atom) & nest:
-                self.fail(f"the index {index} is not affine in the stage's loops")
+        """A canonical key of ``index``'s affine form, to compare two indices."""
+        form = affine_in(index, self.loops, self.fail, "the stage's loops")
         return tuple(sorted(((id(a), c) for a, c in form.terms.items()))) + (form.const,)
 
     def _kernel(self, dst_buf, dst_index, src_index, src_buf, opcode, use_imm, imm) -> ir.Stmt:
-        dst, src = affine(simplify(dst_index)), affine(simplify(src_index))
-        size, inner = 1, 0
-        for var, ext in reversed(self.loops):
-            if size >= self.tile:
-                break
-            if dst.coef(var) != size or src.coef(var) != size:
-                self.fail(f"loop {var.name} inside an accumulator tile is not contiguous")
-            size *= ext
-            inner += 1
-        if size != self.tile:
-            self.fail(f"the innermost loops cover {size} lanes, not one tile of {self.tile}")
-        levels = []  # (var, extent, dst factor, src factor), outer to inner
-        for var, ext in self.loops[: len(self.loops) - inner]:
-            d, s = dst.coef(var), src.coef(var)
-            if d % self.tile or s % self.tile:
-                self.fail(f"loop {var.name} does not step by whole tiles")
-            levels.append([var, ext, d // self.tile, s // self.tile])
-        levels = _merge(levels)
-        dst_base = coproc.SramAddr(dst_buf, self._base(dst))
-        src_base = coproc.SramAddr(src_buf, self._base(src))
+        forms = {
+            "dst": affine_in(dst_index, self.loops, self.fail, "the stage's loops"),
+            "src": affine_in(src_index, self.loops, self.fail, "the stage's loops"),
+        }
+        _inner, outer = split_tile(self.loops, forms, self.tile, self.fail)
+        levels = merge_loops(tile_loops(outer, forms, self.tile, self.fail))
+        dst_base = coproc.SramAddr(
+            dst_buf, tile_base(forms["dst"], self.loops, self.tile, self.fail)
+        )
+        src_base = coproc.SramAddr(
+            src_buf, tile_base(forms["src"], self.loops, self.tile, self.fail)
+        )
         folded, unrolled = levels[:2], levels[2:]
-        for var, _ext, d, s in unrolled:
-            dst_base = coproc.SramAddr(dst_buf, simplify(dst_base.offset + var * d))
-            src_base = coproc.SramAddr(src_buf, simplify(src_base.offset + var * s))
+        for lp in unrolled:
+            dst_base = coproc.SramAddr(
+                dst_buf, simplify(dst_base.offset + lp.var * lp.steps["dst"])
+            )
+            src_base = coproc.SramAddr(
+                src_buf, simplify(src_base.offset + lp.var * lp.steps["src"])
+            )
         body: ir.Stmt = coproc.UOP_PUSH(
             mode=coproc.ALU_MODE,
             reset=0,
@@ -249,36 +243,19 @@ class _AluStage:
             use_imm=int(use_imm),
             imm=imm,
         )
-        for var, ext, _d, _s in reversed(unrolled):
-            body = ir.loop(var, ext, body)
+        for lp in reversed(unrolled):
+            body = ir.loop(lp.var, lp.extent, body)
         begins = [
             coproc.LOOP_BEGIN(
-                extent=ext, dst_factor=d, src_factor=d if use_imm else s, wgt_factor=0
+                extent=lp.extent,
+                dst_factor=lp.steps["dst"],
+                src_factor=lp.steps["dst"] if use_imm else lp.steps["src"],
+                wgt_factor=0,
             )
-            for _v, ext, d, s in folded
+            for lp in folded
         ]
         ends = [coproc.LOOP_END() for _ in folded]
         return coproc.uop_scope(coproc.ALU_KERNEL, ir.seq(*begins, body, *ends))
-
-    def _base(self, form: Affine) -> Expr:
-        nest = {v for v, _ in self.loops}
-        rest = Affine({a: c for a, c in form.terms.items() if a not in nest}, form.const)
-        if rest.const % self.tile or any(c % self.tile for c in rest.terms.values()):
-            self.fail(f"the offset {from_affine(rest)} is not on a tile boundary")
-        scaled = Affine({a: c // self.tile for a, c in rest.terms.items()}, rest.const // self.tile)
-        return simplify(from_affine(scaled))
-
-
-def _merge(levels: list[list]) -> list[list]:
-    merged: list[list] = []
-    for lv in reversed(levels):
-        if merged:
-            inner = merged[-1]
-            if lv[2] == inner[2] * inner[1] and lv[3] == inner[3] * inner[1]:
-                inner[1] *= lv[1]
-                continue
-        merged.append(list(lv))
-    return list(reversed(merged))
 
 
 def _allocation_parents(program: ir.Stmt) -> dict[ir.Buffer, int]:

@@ -18,15 +18,24 @@ padding on anything but the two DMA loops, and sizes or strides the instruction 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from accel.arith.simplify import Affine, affine, from_affine, simplify
 from accel.env import Environment
 from accel.errors import LoweringError
 from accel.hw.isa import MemType, Opcode, field_tables
 from accel.lower import coproc, ir
+from accel.lower.tile_access import (
+    TileLoop,
+    affine_in,
+    merge_loops,
+    split_tile,
+    tile_base,
+    tile_loops,
+)
 from accel.te.expr import BinOp, Cast, Cmp, Const, Expr, Logic, Select, Var
 from accel.te.visit import free_vars
+
+# The two sides of a DMA, as named in the steps of its loops.
+SRAM, DRAM = "on chip", "in DRAM"
 
 
 def inject_dma(stmt: ir.Stmt, env: Environment) -> ir.Stmt:
@@ -38,14 +47,6 @@ def inject_dma(stmt: ir.Stmt, env: Environment) -> ir.Stmt:
         return None
 
     return ir.rewrite_stmt(stmt, fstmt)
-
-
-@dataclass
-class _Loop:
-    var: Var
-    extent: int
-    sram: int  # coefficient in the on-chip index, in tiles
-    dram: int  # coefficient in the DRAM index, in tiles
 
 
 class _DmaCopy:
@@ -93,12 +94,12 @@ class _DmaCopy:
                 f"{self.env.acc_scope} to global memory"
             )
         tile = coproc.tile_elems(self.env, mem_type)
-        inner, outer = self._split_tile(tile, sram_index, dram_index, cond)
-        loops = [
-            _Loop(var, ext, self._tiles(sram_index, var, tile), self._tiles(dram_index, var, tile))
-            for var, ext in outer
-        ]
-        loops = _merge(loops, self._padded_vars(cond, loops))
+        forms = {SRAM: self._form(sram_index), DRAM: self._form(dram_index)}
+        inner, outer = split_tile(self.loops, forms, tile, self.fail)
+        if cond is not None and free_vars(cond) & {v for v, _ in inner}:
+            self.fail("padding must cover whole tiles")
+        loops = tile_loops(outer, forms, tile, self.fail)
+        loops = merge_loops(loops, keep=self._padded_vars(cond, loops))
         call = self._call(mem_type, sram_buf, sram_index, dram_buf, dram_index, loops, cond, tile)
         stage = (
             coproc.STORE_STAGE
@@ -148,53 +149,9 @@ class _DmaCopy:
 
     # -- index patterns ------------------------------------------------------------------------
     def _form(self, index: Expr) -> Affine:
-        form = affine(simplify(index))
-        nest = {v for v, _ in self.loops}
-        for atom in form.terms:
-            if not isinstance(atom, Var) and free_vars(atom) & nest:
-                self.fail(f"the index {index} is not affine in the copy loops")
-        return form
+        return affine_in(index, self.loops, self.fail, "the copy loops")
 
-    def _split_tile(self, tile: int, sram_index: Expr, dram_index: Expr, cond):
-        """The loops inside one tile (checked contiguous) and the loops outside it."""
-        sram, dram = self._form(sram_index), self._form(dram_index)
-        size, count = 1, 0
-        for var, ext in reversed(self.loops):
-            if size >= tile:
-                break
-            if sram.coef(var) != size or dram.coef(var) != size:
-                self.fail(
-                    f"loop {var.name} inside a tile of {tile} elements is not contiguous "
-                    f"(steps {sram.coef(var)} on chip and {dram.coef(var)} in DRAM, "
-                    f"expected {size})"
-                )
-            size *= ext
-            count += 1
-        if size != tile:
-            self.fail(f"the innermost loops cover {size} elements, not one tile of {tile}")
-        inner = self.loops[len(self.loops) - count :]
-        if cond is not None and free_vars(cond) & {v for v, _ in inner}:
-            self.fail("padding must cover whole tiles")
-        return inner, self.loops[: len(self.loops) - count]
-
-    def _tiles(self, index: Expr, var: Var, tile: int) -> int:
-        coef = self._form(index).coef(var)
-        if coef % tile:
-            self.fail(f"loop {var.name} steps {coef} elements, not whole tiles of {tile}")
-        return coef // tile
-
-    def _base(self, index: Expr, tile: int) -> Expr:
-        """The index with the copy loops at 0, in tiles."""
-        form = self._form(index)
-        nest = {v for v, _ in self.loops}
-        rest = Affine({a: c for a, c in form.terms.items() if a not in nest}, form.const)
-        if rest.const % tile or any(c % tile for c in rest.terms.values()):
-            self.fail(f"the offset {from_affine(rest)} is not on a tile boundary of {tile}")
-        return simplify(
-            from_affine(Affine({a: c // tile for a, c in rest.terms.items()}, rest.const // tile))
-        )
-
-    def _padded_vars(self, cond, loops: list[_Loop]) -> set[Var]:
+    def _padded_vars(self, cond, loops: list[TileLoop]) -> set[Var]:
         if cond is None:
             return set()
         return free_vars(cond) & {lp.var for lp in loops}
@@ -213,8 +170,8 @@ class _DmaCopy:
 
     # -- the call ------------------------------------------------------------------------------
     def _call(self, mem_type, sram_buf, sram_index, dram_buf, dram_index, loops, cond, tile):
-        unit = _Loop(Var("unit"), 1, 1, 1)
-        if loops and loops[-1].dram == 1:  # rows of contiguous tiles, then a column of rows
+        unit = TileLoop(Var("unit"), 1, {SRAM: 1, DRAM: 1})
+        if loops and loops[-1].steps[DRAM] == 1:  # rows of contiguous tiles, then a column of rows
             x = loops[-1]
             y = loops[-2] if len(loops) > 1 else unit
             host = loops[:-2]
@@ -222,7 +179,7 @@ class _DmaCopy:
             x = unit
             y = loops[-1] if loops else unit
             host = loops[:-1]
-        if (x.extent > 1 and x.sram != 1) or (y.extent > 1 and y.sram != x.extent):
+        if (x.extent > 1 and x.steps[SRAM] != 1) or (y.extent > 1 and y.steps[SRAM] != x.extent):
             self.fail("the on-chip side is not written compactly (row by row)")
         padded = self._padded_vars(cond, loops)
         if padded - {x.var, y.var}:
@@ -230,12 +187,12 @@ class _DmaCopy:
             self.fail(f"padding depends on loop {names}, outside the two DMA loops")
         x_pad = self._pads(cond, x)
         y_pad = self._pads(cond, y)
-        sram_base = self._base(sram_index, tile)
-        dram_base = self._base(dram_index, tile)
+        sram_base = tile_base(self._form(sram_index), self.loops, tile, self.fail)
+        dram_base = tile_base(self._form(dram_index), self.loops, tile, self.fail)
         for lp in host:
-            sram_base = sram_base + lp.var * lp.sram
-            dram_base = dram_base + lp.var * lp.dram
-        dram_offset = simplify(dram_base + x_pad[0] * x.dram + y_pad[0] * y.dram)
+            sram_base = sram_base + lp.var * lp.steps[SRAM]
+            dram_base = dram_base + lp.var * lp.steps[DRAM]
+        dram_offset = simplify(dram_base + x_pad[0] * x.steps[DRAM] + y_pad[0] * y.steps[DRAM])
         x_size = simplify(Const(x.extent) - x_pad[0] - x_pad[1])
         y_size = simplify(Const(y.extent) - y_pad[0] - y_pad[1])
         whole = self._whole_tile_condition(cond)
@@ -246,7 +203,7 @@ class _DmaCopy:
             )
             y_size = simplify(Select(whole, y_size, Const(0), "int32"))
         sram = coproc.SramAddr(sram_buf, simplify(sram_base))
-        stride = y.dram if y.extent > 1 else x.extent
+        stride = y.steps[DRAM] if y.extent > 1 else x.extent
         self._check_fields(x_size, y_size, stride, x_pad, y_pad)
         if mem_type == MemType.OUT:
             stmt = coproc.STORE_2D(
@@ -276,7 +233,7 @@ class _DmaCopy:
             stmt = ir.loop(lp.var, lp.extent, stmt)
         return stmt
 
-    def _pads(self, cond, lp: _Loop) -> tuple[Expr, Expr]:
+    def _pads(self, cond, lp: TileLoop) -> tuple[Expr, Expr]:
         """(before, after): the iterations of ``lp`` at either end that ``cond`` excludes."""
         if cond is None or lp.var not in free_vars(cond):
             return Const(0), Const(0)
@@ -340,21 +297,3 @@ def _conjuncts(cond: Expr, copy: _DmaCopy) -> list[Cmp]:
         return [cond]
     copy.fail(f"padding condition {cond} is not a conjunction of bounds")
     return []
-
-
-def _merge(loops: list[_Loop], padded: set[Var]) -> list[_Loop]:
-    """Merge each loop into the one inside it where both sides stay contiguous."""
-    merged: list[_Loop] = []
-    for lp in reversed(loops):
-        if merged:
-            inner = merged[-1]
-            if (
-                lp.var not in padded
-                and inner.var not in padded
-                and lp.sram == inner.sram * inner.extent
-                and lp.dram == inner.dram * inner.extent
-            ):
-                merged[-1] = _Loop(inner.var, inner.extent * lp.extent, inner.sram, inner.dram)
-                continue
-        merged.append(lp)
-    return list(reversed(merged))

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from accel.arith.simplify import simplify
 from accel.env import Environment
 from accel.errors import LoweringError
 from accel.lower import coproc, ir
-from accel.te.expr import Call, Const, Expr, Var
-from accel.te.visit import free_vars, substitute
+from accel.lower.substitute import substitute_stmt
+from accel.te.expr import Const, Expr, Var
+from accel.te.visit import free_vars
 
 _UNIT_KEYS = (coproc.SCOPE_KEY, coproc.UOP_SCOPE_KEY)
 
@@ -66,7 +66,7 @@ class _Interleave:
             return dataclasses.replace(s, body=self.visit(s.body))
         if isinstance(s, ir.LetStmt) and not self.uses(s.value):
             return dataclasses.replace(s, body=self.visit(s.body))
-        return ir.seq(*[_substitute(s, {self.var: Const(t)}) for t in range(self.n)])
+        return ir.seq(*[substitute_stmt(s, {self.var: Const(t)}) for t in range(self.n)])
 
 
 def _replicate_buffers(body: ir.Stmt, var: Var, n: int, env: Environment) -> ir.Stmt:
@@ -105,29 +105,3 @@ def _replicate_buffers(body: ir.Stmt, var: Var, n: int, env: Environment) -> ir.
         return None
 
     return ir.rewrite_stmt(body, fstmt, fexpr)
-
-
-def _substitute(s: ir.Stmt, mapping: dict[Var, Expr]) -> ir.Stmt:
-    def fexpr(e: Expr) -> Expr | None:
-        if isinstance(e, Var):
-            return mapping.get(e)
-        if isinstance(e, coproc.SramAddr):
-            return coproc.SramAddr(e.buffer, simplify(substitute(e.offset, mapping)))
-        return None
-
-    def fstmt(x: ir.Stmt) -> ir.Stmt | None:
-        if isinstance(x, ir.Evaluate):
-            return ir.Evaluate(_simplify_call(x.value))
-        return None
-
-    return ir.rewrite_stmt(s, fstmt, fexpr)
-
-
-def _simplify_call(e: Expr) -> Expr:
-    if not isinstance(e, Call):
-        return e
-    args = tuple(
-        simplify(a) if isinstance(a, Expr) and not isinstance(a, coproc.SramAddr) else a
-        for a in e.args
-    )
-    return Call(e.name, args, e.dtype)

@@ -11,7 +11,8 @@ import dataclasses
 
 from accel.arith.simplify import simplify
 from accel.lower import ir
-from accel.te.expr import Const, Expr, Logic, Var
+from accel.lower.substitute import substitute_stmt
+from accel.te.expr import Const, Expr, Logic
 
 
 def simplify_pass(stmt: ir.Stmt, env=None) -> ir.Stmt:
@@ -25,7 +26,7 @@ def _visit(s: ir.Stmt, ranges: dict) -> ir.Stmt | None:
         extent = simplify(s.extent, ranges)
         minimum = simplify(s.min, ranges)
         if isinstance(extent, Const) and extent.value == 1 and s.kind != "vthread":
-            body = _substitute_stmt(s.body, {s.var: minimum})
+            body = substitute_stmt(s.body, {s.var: minimum})
             return _visit(body, ranges)
         inner = dict(ranges)
         if isinstance(extent, Const) and isinstance(minimum, Const):
@@ -72,7 +73,3 @@ def _visit(s: ir.Stmt, ranges: dict) -> ir.Stmt | None:
     if isinstance(s, ir.Evaluate):
         return ir.Evaluate(simplify(s.value, ranges))
     return s
-
-
-def _substitute_stmt(s: ir.Stmt, mapping: dict) -> ir.Stmt:
-    return ir.rewrite_stmt(s, fexpr=lambda e: mapping.get(e) if isinstance(e, Var) else None)
