@@ -14,6 +14,7 @@ over numpy scalars, with the same integer semantics.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from accel.lower import ir
 from accel.te import dtype as dt
 from accel.te.expr import BinOp, Call, Cast, Cmp, Const, Expr, Logic, Select, Var
 from accel.te.tensor import identity_element
-from accel.te.visit import free_vars, walk
+from accel.te.visit import children, free_vars, walk
 
 VECTOR_BUDGET = 1 << 22  # iterations evaluated in one array step (bounds temporary memory)
 
@@ -141,82 +142,91 @@ class HostCodegen:
 
     # -- vectorized nests --------------------------------------------------------------------
     def try_vectorize(self, s: ir.For, depth: int) -> bool:
-        nest = vector_nest(s)
-        if nest is None:
+        """Emit ``s`` as array operations if :func:`vector_plan` finds a plan; else emit nothing."""
+        plan = vector_plan(s)
+        if plan is None:
             return False
-        loops, guards, store, reduction = nest
-        k = len(loops)
-        shape = tuple(int(lp.extent.value) for lp in loops)
-        contraction = None if guards or reduction is None else _contraction(reduction, store, loops)
-        if contraction is None and int(np.prod(shape)) > VECTOR_BUDGET:
-            return False
-        start = len(self.lines)
-        nest_vars = {lp.var: m for m, lp in enumerate(loops)}
-        for lp in loops:
+        k = len(plan.loops)
+        for lp in plan.loops:
             self.name_of(lp.var, lp.var.name)
-        self.vec = (nest_vars, shape)
-        base, coefs = split_affine(store.index, nest_vars)
-        buf = self.name_of(store.buffer, store.buffer.name)
-        base_code = self.expr(base, scalar=True)
-        mask = None
-        if guards:
-            mask = self.fresh("mask")
-            conds = " & ".join(f"({self.expr(g, scalar=False)})" for g in guards)
-            self.emit(depth, f"{mask} = np.broadcast_to({conds}, {shape})")
-        value_expr = store.value if reduction is None else reduction[1]
-        value = self.fresh("value")
-        self.emit(depth, f"{value} = {self.expr(value_expr, scalar=False)}")
-        bdt = store.buffer.dtype
-        if contraction is not None:
-            self.lines.pop()  # the product is never formed: the contraction replaces it
-            operands = []
-            for factor in contraction:
-                f_base, f_coefs = split_affine(factor.index, nest_vars)
-                dims = [m for m in range(k) if f_coefs[m] != 0]
-                view = (
-                    f"rt.load({self.name_of(factor.buffer, factor.buffer.name)}, "
-                    f"{self.expr(f_base, scalar=True)}, "
-                    f"{tuple(f_coefs[m] for m in dims)}, {tuple(shape[m] for m in dims)})"
-                )
-                operands.append((f"rt.cast({view}, {bdt!r})", "".join(_LETTERS[m] for m in dims)))
-            out_dims = [m for m in range(k) if coefs[m] != 0]
-            subscripts = (
-                ",".join(sub for _, sub in operands) + "->" + "".join(_LETTERS[m] for m in out_dims)
-            )
-            args = ", ".join(code for code, _ in operands)
-            view_shape = tuple(shape[m] if coefs[m] != 0 else 1 for m in range(k))
-            self.emit(depth, f"{value} = np.einsum({subscripts!r}, {args}, optimize=True)")
-            self.emit(
-                depth,
-                f"rt.reduce_into(np.add, {buf}, {base_code}, {coefs}, {view_shape}, "
-                f"{value}.reshape({view_shape}))",
-            )
-        elif reduction is None:
-            self.emit(depth, f"rt.store({buf}, {base_code}, {coefs}, {shape}, {value}, {mask})")
-        else:
-            op = reduction[0]
-            axes = tuple(m for m in range(k) if coefs[m] == 0)
-            view_shape = tuple(1 if m in axes else shape[m] for m in range(k))
-            ident = identity_element("sum" if op == "add" else op, bdt).value
-            full = f"np.broadcast_to(rt.cast({value}, {bdt!r}), {shape})"
-            if mask is not None:
-                full = f"np.where({mask}, {full}, {self.const_name(ident, bdt)})"
-            ufunc = _REDUCE_UFUNC[op]
-            reduced = f"{ufunc}.reduce({full}, axis={axes}, keepdims=True, dtype=np.{bdt})"
-            self.emit(
-                depth,
-                f"rt.reduce_into({ufunc}, {buf}, {base_code}, {coefs}, {view_shape}, {reduced})",
-            )
-        # Only the loop variables the code mentions need their broadcast ranges.
-        body = "\n".join(self.lines[start:])
-        ranges_code = [
-            "    " * depth + f"{self.names[lp.var]} = rt.axis_range({shape[m]}, {m}, {k})"
-            for m, lp in enumerate(loops)
-            if re.search(rf"\b{self.names[lp.var]}\b", body)
-        ]
-        self.lines[start:start] = ranges_code
+        for m, lp in enumerate(plan.loops):
+            if lp.var in plan.axis_vars:
+                self.emit(depth, f"{self.names[lp.var]} = rt.axis_range({plan.shape[m]}, {m}, {k})")
+        self.vec = (plan.nest_vars, plan.shape)
+        emitters = {
+            "store": self.emit_store,
+            "reduce": self.emit_reduce,
+            "contraction": self.emit_contraction,
+        }
+        emitters[plan.kind](plan, depth)
         self.vec = None
         return True
+
+    def emit_store(self, plan: VectorPlan, depth: int) -> None:
+        """The values at every point of the nest (where the mask holds) stored in one step."""
+        dest = self.destination(plan)
+        mask = self.emit_mask(plan, depth)
+        value = self.emit_value(plan, depth)
+        self.emit(depth, f"rt.store({dest}, {plan.shape}, {value}, {mask})")
+
+    def emit_reduce(self, plan: VectorPlan, depth: int) -> None:
+        """The values reduced over the loops the store ignores, then folded into the store's
+        elements; masked-out points contribute the reduction's identity."""
+        dest = self.destination(plan)
+        mask = self.emit_mask(plan, depth)
+        value = self.emit_value(plan, depth)
+        bdt = plan.store.buffer.dtype
+        full = f"np.broadcast_to(rt.cast({value}, {bdt!r}), {plan.shape})"
+        if mask is not None:
+            ident = identity_element("sum" if plan.op == "add" else plan.op, bdt).value
+            full = f"np.where({mask}, {full}, {self.const_name(ident, bdt)})"
+        ufunc = _REDUCE_UFUNC[plan.op]
+        reduced = f"{ufunc}.reduce({full}, axis={plan.reduced_axes}, keepdims=True, dtype=np.{bdt})"
+        self.emit(depth, f"rt.reduce_into({ufunc}, {dest}, {plan.view_shape}, {reduced})")
+
+    def emit_contraction(self, plan: VectorPlan, depth: int) -> None:
+        """The sum of products as one ``numpy.einsum`` over views of the two factors (the
+        products are never formed), added into the store's elements."""
+        dest = self.destination(plan)
+        value = self.fresh("value")
+        bdt = plan.store.buffer.dtype
+        operands, subscripts = [], []
+        for factor in plan.factors:
+            base, coefs = split_affine(factor.index, plan.nest_vars)
+            dims = [m for m, c in enumerate(coefs) if c != 0]
+            view = (
+                f"rt.load({self.name_of(factor.buffer, factor.buffer.name)}, "
+                f"{self.expr(base, scalar=True)}, "
+                f"{tuple(coefs[m] for m in dims)}, {tuple(plan.shape[m] for m in dims)})"
+            )
+            operands.append(f"rt.cast({view}, {bdt!r})")
+            subscripts.append("".join(_LETTERS[m] for m in dims))
+        out = "".join(_LETTERS[m] for m, c in enumerate(plan.coefs) if c != 0)
+        spec = ",".join(subscripts) + "->" + out
+        self.emit(depth, f"{value} = np.einsum({spec!r}, {', '.join(operands)}, optimize=True)")
+        shape = plan.view_shape
+        self.emit(depth, f"rt.reduce_into(np.add, {dest}, {shape}, {value}.reshape({shape}))")
+
+    def destination(self, plan: VectorPlan) -> str:
+        """The store's buffer, base offset and strides, which every writer's call starts with."""
+        buf = self.name_of(plan.store.buffer, plan.store.buffer.name)
+        return f"{buf}, {self.expr(plan.base, scalar=True)}, {plan.coefs}"
+
+    def emit_mask(self, plan: VectorPlan, depth: int) -> str | None:
+        """Emit the guards as one boolean array over the nest and return its name (None when
+        there are no guards)."""
+        if not plan.guards:
+            return None
+        mask = self.fresh("mask")
+        conds = " & ".join(f"({self.expr(g, scalar=False)})" for g in plan.guards)
+        self.emit(depth, f"{mask} = np.broadcast_to({conds}, {plan.shape})")
+        return mask
+
+    def emit_value(self, plan: VectorPlan, depth: int) -> str:
+        """Emit the plan's values as one array and return its name."""
+        value = self.fresh("value")
+        self.emit(depth, f"{value} = {self.expr(plan.value, scalar=False)}")
+        return value
 
     # -- expressions -------------------------------------------------------------------------
     vec: tuple[dict, tuple] | None = None
@@ -305,6 +315,90 @@ def split_affine(index: Expr, nest_vars: dict):
         else:
             rest[atom] = c
     return from_affine(type(form)(rest, form.const)), tuple(coefs)
+
+
+@dataclass(frozen=True)
+class VectorPlan:
+    """How one perfect loop nest runs as array operations, decided before any line is emitted.
+
+    ``kind`` is "store" (``value`` at every point, stored at an injective index), "reduce"
+    (``value`` folded with ``op`` into the store's elements over the loops its index ignores) or
+    "contraction" (the products of the two loads ``factors`` summed by ``numpy.einsum``). The
+    store's index is ``base + sum(coefs[m] * loop m)``. ``axis_vars`` are the loop variables the
+    emitted code names, each of which gets a broadcast ``rt.axis_range``.
+    """
+
+    loops: tuple[ir.For, ...]
+    shape: tuple[int, ...]
+    guards: tuple[Expr, ...]
+    store: ir.Store
+    base: Expr
+    coefs: tuple[int, ...]
+    kind: str
+    value: Expr | None
+    op: str | None
+    factors: tuple[ir.Load, ...]
+    axis_vars: frozenset[Var]
+
+    @property
+    def nest_vars(self) -> dict[Var, int]:
+        return {lp.var: m for m, lp in enumerate(self.loops)}
+
+    @property
+    def reduced_axes(self) -> tuple[int, ...]:
+        return tuple(m for m, c in enumerate(self.coefs) if c == 0)
+
+    @property
+    def view_shape(self) -> tuple[int, ...]:
+        """The nest's shape with the reduced loops as 1: the store's elements as an array."""
+        return tuple(e if c != 0 else 1 for e, c in zip(self.shape, self.coefs))
+
+
+def vector_plan(s: ir.For) -> VectorPlan | None:
+    """The plan for ``s``, or None if ``s`` is not a vectorizable perfect nest or is too large
+    for one array step (more than ``VECTOR_BUDGET`` points; a contraction never forms them)."""
+    nest = vector_nest(s)
+    if nest is None:
+        return None
+    loops, guards, store, reduction = nest
+    shape = tuple(int(lp.extent.value) for lp in loops)
+    factors = None if guards or reduction is None else _contraction(reduction, store, loops)
+    if factors is None and int(np.prod(shape)) > VECTOR_BUDGET:
+        return None
+    if factors is not None:
+        kind, value, op = "contraction", None, "add"
+    elif reduction is None:
+        kind, value, op = "store", store.value, None
+    else:
+        kind, (op, value) = "reduce", reduction
+    nest_vars = {lp.var: m for m, lp in enumerate(loops)}
+    base, coefs = split_affine(store.index, nest_vars)
+    # A contraction renders only strided views, which name no loop variable.
+    rendered = () if value is None else (*guards, value)
+    return VectorPlan(
+        loops=tuple(loops),
+        shape=shape,
+        guards=tuple(guards),
+        store=store,
+        base=base,
+        coefs=coefs,
+        kind=kind,
+        value=value,
+        op=op,
+        factors=tuple(factors or ()),
+        axis_vars=frozenset().union(*(_array_vars(e, nest_vars) for e in rendered)),
+    )
+
+
+def _array_vars(e: Expr, nest_vars: dict) -> set[Var]:
+    """The nest variables that ``e`` names when rendered as an array (as ``HostCodegen.load``
+    renders loads): those outside loads and those in the index of a gathered load. An affine
+    load is a strided view, whose base is free of nest variables."""
+    if isinstance(e, ir.Load) and split_affine(e.index, nest_vars) is not None:
+        return set()
+    if isinstance(e, Var):
+        return {e} & nest_vars.keys()
+    return set().union(*(_array_vars(c, nest_vars) for c in children(e)))
 
 
 def vector_nest(s: ir.For):
