@@ -249,7 +249,13 @@ class Environment:
         return cls.from_dict(cfg, str(path))
 
     def __hash__(self) -> int:
-        return hash(tuple(sorted(self.cfg.items())))
+        # Environments key every cache (encodings, devices, intrinsics): hash the configuration
+        # once, not on every lookup.
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(sorted(self.cfg.items())))
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Environment) and dict(self.cfg) == dict(other.cfg)

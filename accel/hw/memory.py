@@ -90,6 +90,13 @@ class DeviceMemory:
             raise DeviceMemoryError(f"address {addr:#x} is not the start of an allocation")
         return self._blocks[addr]
 
+    def allocation_of(self, addr: int) -> int | None:
+        """The start of the live allocation holding byte ``addr``, or None."""
+        k = bisect.bisect_right(self._starts, addr) - 1
+        if k >= 0 and addr < self._starts[k] + self._blocks[self._starts[k]]:
+            return self._starts[k]
+        return None
+
     @property
     def allocated_bytes(self) -> int:
         return sum(self._blocks.values())

@@ -26,6 +26,7 @@ that none are left. One queue per device (:func:`get_command_queue`) is the inte
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -33,13 +34,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from accel.errors import AccelError, AllocationError, DeviceMemoryError, LoweringError
+from accel.errors import AllocationError, DeviceMemoryError, LoweringError
 from accel.hw.isa import FinishInsn, Insn, MemInsn, MemType, Opcode, encode_int, encode_stream
 from accel.hw.modules import LINK_BETWEEN, Module, insn_kind, module_of
+from accel.runtime.recording import Recorder, Recording
 from accel.runtime.uop_kernel import KernelRecorder, UopKernel
 from accel.sim import Device, RunReport, get_device
 
 DEFAULT_MAX_INSNS = 1 << 16
+_SERIALS = itertools.count()
 INSN_BYTES = 16
 
 # Instructions synchronize may add: a no-op each for load and store, one for compute pops
@@ -97,6 +100,10 @@ class CommandQueue:
         self._insn_capacity = 0
         self._blocks: list[int] = []  # DRAM the queue owns: micro-ops, instruction buffer
         self._zero_addr = self._zero_bytes = 0  # zeros for loads of padding only
+        # Bumped when a block that recorded streams may address is freed (see recording.py).
+        self.generation = 0
+        self.serial = next(_SERIALS)  # unlike id(), never reused by a later queue
+        self._recorder: Recorder | None = None
         weakref.finalize(self, _free_all, device.memory, self._blocks)
 
     @property
@@ -155,6 +162,7 @@ class CommandQueue:
             x_pad_1=x_pad_after,
         )
         self._reserve(1)
+        self._note_address(src_addr, insn.dram_base, mem_type)
         self._append(insn)
 
     def store_buffer_2d(
@@ -185,7 +193,13 @@ class CommandQueue:
             x_stride=x_stride,
         )
         self._reserve(1)
+        self._note_address(dst_addr, insn.dram_base, mem_type)
         self._append(insn)
+
+    def _note_address(self, addr: int, dram_base: int, mem_type: MemType) -> None:
+        if self._recorder is not None:
+            size = self.device.memory.elem_sizes[mem_type]
+            self._recorder.note(len(self._stream), addr, dram_base, size)
 
     def _zeros(self, elems: int, mem_type: MemType) -> int:
         """The byte address of at least ``elems`` zero elements of ``mem_type`` in DRAM."""
@@ -194,6 +208,7 @@ class CommandQueue:
             if self._zero_bytes:
                 self.device.memory.free(self._zero_addr)
                 self._blocks.remove(self._zero_addr)
+                self.generation += 1
             self._zero_addr = self.device.memory.alloc(nbytes)  # fresh memory is zero
             self.device.memory.write(self._zero_addr, np.zeros(nbytes, np.uint8))
             self._blocks.append(self._zero_addr)
@@ -333,16 +348,53 @@ class CommandQueue:
         finally:
             self._reset()
         self.last_stream = stream
+        words = encode_stream(stream, self.env)
+        counts = stream_counts(stream)
+        if self._recorder is not None:
+            self._recorder.end_stream(words, counts, check_tokens)
+        return self._run_words(words, counts, check_tokens)
+
+    def _run_words(self, words: np.ndarray, counts: Counter, check_tokens: bool) -> RunReport:
         simulator = self.device.simulator
         try:
-            report = simulator.run(self._write_stream(stream), len(stream))
-        except AccelError:
+            report = simulator.run(self._write_words(words), words.shape[0])
+        except BaseException:
             simulator.queues.set_counts({})
             raise
-        self._count(stream)
+        self.counters.update(counts)
+        self.counters["runs"] += 1
         if check_tokens:
             self._check_tokens()
         return report
+
+    # -- recording and replaying ---------------------------------------------------------------
+    def record(self, addrs: list[int]) -> None:
+        """Start recording the streams of one call whose arguments are at ``addrs``."""
+        self._recorder = Recorder(addrs, self.generation, self.serial)
+
+    def stop_recording(self) -> Recording | None:
+        """The recording of the call (None if the arguments aliased each other)."""
+        recorder, self._recorder = self._recorder, None
+        if (
+            recorder is None
+            or not recorder.valid
+            or self.generation != recorder.recording.generation
+        ):
+            return None
+        return recorder.recording
+
+    def can_replay(self, recording: Recording) -> bool:
+        return recording.queue_id == self.serial and recording.generation == self.generation
+
+    def replay(self, recording: Recording, addrs: list[int]) -> bool:
+        """Run a recorded call for arguments at ``addrs``; False (nothing run) when an address
+        cannot be patched in, so the caller takes the JIT path, which reports why."""
+        patched = [recording.words_for(run, addrs, self.env) for run in recording.runs]
+        if any(words is None for words in patched):
+            return False
+        for run, words in zip(recording.runs, patched):
+            self._run_words(words, run.counts, run.check_tokens)
+        return True
 
     def _close_stream(self) -> None:
         """Synchronize's bookkeeping: compute waits for load and store, then FINISH."""
@@ -365,16 +417,16 @@ class CommandQueue:
             pops.clear()
         self._evict_kernels()
 
-    def _write_stream(self, stream: tuple[Insn, ...]) -> int:
-        """Encode ``stream`` into the DRAM instruction buffer (grown when too small)."""
-        words = encode_stream(stream, self.env)
+    def _write_words(self, words: np.ndarray) -> int:
+        """Write encoded instructions into the DRAM instruction buffer (grown when too small)."""
         memory = self.device.memory
-        if len(stream) > self._insn_capacity:
+        count = words.shape[0]
+        if count > self._insn_capacity:
             if self._insn_capacity:
                 memory.free(self._insn_addr)
                 self._blocks.remove(self._insn_addr)
                 self._insn_capacity = 0
-            capacity = max(len(stream), 2 * self._insn_capacity, 64)
+            capacity = max(count, 2 * self._insn_capacity, 64)
             self._insn_addr = memory.alloc(capacity * INSN_BYTES, align=INSN_BYTES)
             self._blocks.append(self._insn_addr)
             self._insn_capacity = capacity
@@ -391,10 +443,6 @@ class CommandQueue:
                 f"unbalanced dependency tokens after synchronize ({left} left in the queues); "
                 "every dep_push needs a matching dep_pop. The leftover tokens were discarded."
             )
-
-    def _count(self, stream: tuple[Insn, ...]) -> None:
-        self.counters.update(stream_counts(stream))
-        self.counters["runs"] += 1
 
     # -- building the stream -------------------------------------------------------------------
     def _append(self, insn: Insn) -> None:

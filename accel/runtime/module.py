@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from accel.env import Environment
-from accel.errors import AccelError, ArgumentError
+from accel.errors import ArgumentError
 from accel.hw.memory import DeviceMemory
 from accel.lower import coproc, host_support, ir
 from accel.lower.codegen_host import python_ident
@@ -28,6 +28,7 @@ from accel.lower.pipeline import LoweredFunc
 from accel.runtime import module_file
 from accel.runtime.command_queue import CommandQueue, get_command_queue
 from accel.runtime.ndarray import NDArray
+from accel.runtime.recording import Recording
 from accel.sim import Device, Simulator, get_device
 from accel.te.expr import Call
 
@@ -115,6 +116,9 @@ class AccelModule(Module):
         super().__init__(lowered, source, consts, env)
         self.outputs = _stored_params(lowered)
         self._metrics: dict | None = None
+        # Per command queue (by its serial number): the streams
+        # of one call, replayed by the next calls (accel/runtime/recording.py).
+        self._recordings: dict[int, Recording] = {}
 
     def __call__(self, *arrays) -> None:
         data = self._check(arrays)
@@ -141,11 +145,22 @@ class AccelModule(Module):
                 device.memory.free(addr)
 
     def _run(self, queue, addrs: list[int]) -> None:
+        """Run one call: replay the recorded streams when there are some for this queue, else
+        run the host code (the JIT path), recording its streams for the next calls."""
+        recording = self._recordings.get(queue.serial)
+        if recording is not None and queue.can_replay(recording):
+            if queue.replay(recording, addrs):
+                return
+        queue.record(addrs)
         try:
             self._fn(queue, *addrs)
-        except AccelError:
-            queue.discard()  # leave no half-built stream behind
+        except BaseException:  # Ctrl-C included: leave no half-built stream behind
+            queue.stop_recording()
+            queue.discard()
             raise
+        recording = queue.stop_recording()
+        if recording is not None:
+            self._recordings[queue.serial] = recording
 
     @property
     def metrics(self) -> dict:

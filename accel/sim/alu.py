@@ -74,9 +74,10 @@ class AluUnit:
         self.srams = srams
         self.plans = PlanCache()
 
-    def execute(self, insn: AluInsn) -> None:
-        """Run one ALU instruction; raises SimulatorError for an SRAM index past the end."""
-        plan = self._plan(insn)
+    def execute(self, insn: AluInsn, uops: np.ndarray | None = None) -> None:
+        """Run one ALU instruction with the micro-ops in SRAM (or ``uops``, its micro-op words,
+        when a stream plan supplies them); raises SimulatorError for an SRAM index past the end."""
+        plan = self._plan(insn, uops)
         if plan is None:
             return
         acc = self.srams.acc
@@ -95,8 +96,8 @@ class AluUnit:
                 b = np.int64(insn.imm) if insn.use_imm else acc[src].astype(np.int64)
                 acc[dst] = _OPS[insn.alu_opcode](a, b).astype(acc.dtype)
 
-    def _plan(self, insn: AluInsn) -> AluPlan | None:
-        words = self.srams.uop[insn.uop_bgn : insn.uop_end]
+    def _plan(self, insn: AluInsn, uops: np.ndarray | None) -> AluPlan | None:
+        words = self.srams.uop[insn.uop_bgn : insn.uop_end] if uops is None else uops
         if not (words.size and insn.iter_out and insn.iter_in):
             return None
         key = (

@@ -48,6 +48,7 @@ class GemmPlan:
         "layout",
         "dtype",
         "weights",
+        "blocks",
     )
 
     def __init__(
@@ -62,6 +63,41 @@ class GemmPlan:
         self.layout = None if s_of_d is None else _layout(s_of_d, g_of_d, src_rows, wgt_rows)
         self.dtype = dtype
         self.weights = (-1, None)  # (weight SRAM version, gathered weight matrix)
+        # "blocks" layout: (source patterns, weight patterns, rows they produce in order)
+        self.blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        if self.layout == "gather":
+            self.blocks = _blocks(self.s_of_d, self.g_of_d)
+            if self.blocks:
+                self.layout = "blocks"
+
+
+def _blocks(s_of_d: np.ndarray, g_of_d: np.ndarray) -> list:
+    """When the rows pair source patterns with weight patterns in a few dense blocks (sources
+    sharing the same set of weight patterns), those blocks; else []. A product per block then
+    computes each row once, where one product of every source with every weight would compute
+    pairs no row needs (virtual threads interleave tiles of different channels and rows)."""
+    n_s = int(s_of_d.max()) + 1
+    n_g = int(g_of_d.max()) + 1
+    if n_g > 64:
+        return []
+    masks = np.zeros(n_s, np.uint64)
+    np.bitwise_or.at(masks, s_of_d, np.left_shift(np.uint64(1), g_of_d.astype(np.uint64)))
+    kinds, kind_of_s = np.unique(masks, return_inverse=True)
+    if kinds.size > 8:
+        return []
+    position = np.full((n_s, n_g), -1, np.int64)
+    position[s_of_d, g_of_d] = np.arange(s_of_d.size)
+    if np.count_nonzero(position >= 0) != s_of_d.size:
+        return []  # two rows compute the same pair: the gather layout serves both
+    blocks = []
+    for k, mask in enumerate(kinds.tolist()):
+        s_list = np.flatnonzero(kind_of_s == k)
+        g_list = np.array([g for g in range(n_g) if mask >> g & 1], np.int64)
+        rows = position[np.ix_(s_list, g_list)].ravel()  # (s, g) order
+        if (rows < 0).any():
+            return []
+        blocks.append((s_list, g_list, rows))
+    return blocks
 
 
 def _layout(s_of_d, g_of_d, src_rows, wgt_rows) -> str:
@@ -130,72 +166,141 @@ class GemmUnit:
         wgt = expand(uwgt, *loops, insn.wgt_factor_out, insn.wgt_factor_in)
         check_bound(src, env.INP_BUFF_DEPTH, "inp")
         check_bound(wgt, env.WGT_BUFF_DEPTH, "wgt")
-
-        counts_all = np.bincount(dst)
-        rows = np.flatnonzero(counts_all)
-        counts = counts_all[rows]
-        k = int(counts.max())
-        order = np.argsort(dst, kind="stable")
-        src_mat = _by_row(src[order], counts, k, pad=env.INP_BUFF_DEPTH)
-        wgt_mat = _by_row(wgt[order], counts, k, pad=env.WGT_BUFF_DEPTH)
-        dtype = self._dtype(k)
-        if dst.size > _SMALL:
-            src_u, s_of_d = np.unique(src_mat, axis=0, return_inverse=True)
-            wgt_u, g_of_d = np.unique(wgt_mat, axis=0, return_inverse=True)
-            if src_u.shape[0] * wgt_u.shape[0] <= _PRODUCT_WASTE * rows.size:
-                return GemmPlan(rows, False, src_u, wgt_u, s_of_d.ravel(), g_of_d.ravel(), dtype)
-        return GemmPlan(rows, False, src_mat, wgt_mat, dtype=dtype)
-
-    def _dtype(self, k: int) -> np.dtype:
-        bound = k * self._product_bound
-        if bound <= 1 << 24 and self.srams.inp.dtype == np.float32:
-            return np.dtype(np.float32)
-        if bound <= 1 << 53:
-            return np.dtype(np.float64)
-        return np.dtype(np.int64)
+        float32_ok = self.srams.inp.dtype == np.float32
+        return plan_products(
+            dst, src, wgt, env.INP_BUFF_DEPTH, env.WGT_BUFF_DEPTH, self._product_bound, float32_ok
+        )
 
     # -- execution -------------------------------------------------------------------------
     def _products(self, plan: GemmPlan) -> np.ndarray:
         """The exact sums ``(D, BATCH, BLOCK_OUT)`` of the plan's rows (not yet wrapped)."""
-        env = self.env
-        batch, b_in, b_out = env.BATCH, env.BLOCK_IN, env.BLOCK_OUT
-        inp = np.take(self.srams.inp, plan.src_rows, axis=0)  # (S, K, BATCH, BLOCK_IN)
-        n_src, k = plan.src_rows.shape
-        if plan.s_of_d is None:
-            return self._rows_products(plan, inp)
-        a = inp.transpose(0, 2, 1, 3).reshape(n_src * batch, k * b_in)
-        c = a.astype(plan.dtype, copy=False) @ self._weights(plan)
-        c = c.reshape(n_src, batch, -1, b_out)
-        if plan.layout == "sg":
-            return c.transpose(0, 2, 1, 3).reshape(-1, batch, b_out)
-        if plan.layout == "gs":
-            return c.transpose(2, 0, 1, 3).reshape(-1, batch, b_out)
-        return c[plan.s_of_d, :, plan.g_of_d]
+        return compute_products(plan, self.srams.inp, self.srams.wgt, self.srams.wgt_version)
 
-    def _weights(self, plan: GemmPlan) -> np.ndarray:
-        """The plan's weights as one ``(K*BLOCK_IN, G*BLOCK_OUT)`` matrix, reused while the
-        weight SRAM is unchanged."""
-        version, matrix = plan.weights
-        if version != self.srams.wgt_version:
-            w = np.take(self.srams.wgt, plan.wgt_rows, axis=0)  # (G, K, BLOCK_OUT, BLOCK_IN)
-            g, k, b_out, b_in = w.shape
-            matrix = w.transpose(1, 3, 0, 2).reshape(k * b_in, g * b_out).astype(plan.dtype)
-            plan.weights = (self.srams.wgt_version, matrix)
-        return matrix
 
-    def _rows_products(self, plan: GemmPlan, inp: np.ndarray) -> np.ndarray:
-        n_rows, k, batch, b_in = inp.shape
-        b_out = self.env.BLOCK_OUT
-        a = inp.transpose(0, 2, 1, 3).reshape(n_rows, batch, k * b_in)
-        a = a.astype(plan.dtype, copy=False)
-        out = np.empty((n_rows, batch, b_out), dtype=plan.dtype)
-        step = max(1, _ROWS_CHUNK_ELEMS // (k * b_in * b_out))
-        for lo in range(0, n_rows, step):
-            w = np.take(self.srams.wgt, plan.wgt_rows[lo : lo + step], axis=0)
-            w = w.transpose(0, 1, 3, 2).reshape(-1, k * b_in, b_out)  # (n, K*BLOCK_IN, BLOCK_OUT)
-            w = w.astype(plan.dtype, copy=False)
-            np.matmul(a[lo : lo + step], w, out=out[lo : lo + step])
-        return out
+def plan_products(
+    dst: np.ndarray,
+    src: np.ndarray,
+    wgt: np.ndarray,
+    src_pad: int,
+    wgt_pad: int,
+    product_bound: int,
+    float32_ok: bool,
+) -> GemmPlan:
+    """The plan summing ``inp[src[n]] @ wgt[wgt[n]].T`` into row ``dst[n]`` for every n.
+
+    ``src_pad`` / ``wgt_pad`` index an all-zero element of the input / weight array (used to
+    pad rows with fewer products); ``product_bound`` bounds |one product summed over a block|,
+    which picks the narrowest exact floating type (see the module docstring).
+    """
+    counts_all = np.bincount(dst)
+    rows = np.flatnonzero(counts_all)
+    counts = counts_all[rows]
+    k = int(counts.max())
+    order = np.argsort(dst, kind="stable")
+    src_mat = _by_row(src[order], counts, k, pad=src_pad)
+    wgt_mat = _by_row(wgt[order], counts, k, pad=wgt_pad)
+    dtype = _exact_dtype(k * product_bound, float32_ok)
+    if dst.size > _SMALL:
+        src_u, s_of_d = unique_rows(src_mat)
+        wgt_u, g_of_d = unique_rows(wgt_mat)
+        if src_u.shape[0] * wgt_u.shape[0] <= _PRODUCT_WASTE * rows.size:
+            return GemmPlan(rows, False, src_u, wgt_u, s_of_d.ravel(), g_of_d.ravel(), dtype)
+    return GemmPlan(rows, False, src_mat, wgt_mat, dtype=dtype)
+
+
+def unique_rows(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows, index of each row's distinct row), like ``np.unique(mat, axis=0,
+    return_inverse=True)`` but through a 64-bit hash of each row, which sorts far faster than
+    rows do; the grouping is verified, and a hash collision falls back to the exact sort."""
+    mixed = (mat.astype(np.uint64) + np.uint64(1)) * _HASH_MULTIPLIERS[: mat.shape[1]]
+    keys = np.bitwise_xor.reduce(mixed * np.uint64(0x9E3779B97F4A7C15), axis=1) + mixed.sum(1)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    distinct = mat[first]
+    if not np.array_equal(distinct[inverse], mat):
+        distinct, inverse = np.unique(mat, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+    return distinct, inverse
+
+
+# Odd 64-bit multipliers, one per column, for unique_rows' hash (fixed: plans are deterministic).
+_HASH_MULTIPLIERS = np.random.default_rng(0x5EED).integers(
+    1, 1 << 63, size=4096, dtype=np.uint64
+) | np.uint64(1)
+
+
+def _exact_dtype(bound: int, float32_ok: bool) -> np.dtype:
+    if bound <= 1 << 24 and float32_ok:
+        return np.dtype(np.float32)
+    if bound <= 1 << 53:
+        return np.dtype(np.float64)
+    return np.dtype(np.int64)
+
+
+def compute_products(
+    plan: GemmPlan, inp: np.ndarray, wgt: np.ndarray, wgt_version: int | None
+) -> np.ndarray:
+    """The exact sums ``(D, BATCH, BLOCK_OUT)`` of the plan's rows (not yet wrapped), reading
+    input elements ``(n, BATCH, BLOCK_IN)`` and weight elements ``(n, BLOCK_OUT, BLOCK_IN)``.
+    The gathered weight matrix is kept with the plan while ``wgt_version`` is unchanged (None:
+    gather every time)."""
+    _, batch, b_in = inp.shape
+    b_out = wgt.shape[1]
+    taken = np.take(inp, plan.src_rows, axis=0)  # (S, K, BATCH, BLOCK_IN)
+    n_src, k = plan.src_rows.shape
+    if plan.s_of_d is None:
+        return _rows_products(plan, taken, wgt)
+    a = taken.transpose(0, 2, 1, 3).reshape(n_src * batch, k * b_in)
+    if plan.layout == "blocks":
+        return _block_products(plan, a.reshape(n_src, batch, k * b_in), wgt)
+    c = a.astype(plan.dtype, copy=False) @ _weights(plan, wgt, wgt_version)
+    c = c.reshape(n_src, batch, -1, b_out)
+    if plan.layout == "sg":
+        return c.transpose(0, 2, 1, 3).reshape(-1, batch, b_out)
+    if plan.layout == "gs":
+        return c.transpose(2, 0, 1, 3).reshape(-1, batch, b_out)
+    return c[plan.s_of_d, :, plan.g_of_d]
+
+
+def _block_products(plan: GemmPlan, a: np.ndarray, wgt: np.ndarray) -> np.ndarray:
+    _, batch, kb = a.shape
+    b_out = wgt.shape[1]
+    out = np.empty((plan.s_of_d.size, batch, b_out), plan.dtype)
+    for s_list, g_list, rows in plan.blocks:
+        w = np.take(wgt, plan.wgt_rows[g_list], axis=0)  # (G, K, BLOCK_OUT, BLOCK_IN)
+        w = w.transpose(1, 3, 0, 2).reshape(kb, g_list.size * b_out).astype(plan.dtype)
+        lhs = a[s_list].reshape(s_list.size * batch, kb).astype(plan.dtype, copy=False)
+        c = (lhs @ w).reshape(s_list.size, batch, g_list.size, b_out)
+        out[rows] = c.transpose(0, 2, 1, 3).reshape(-1, batch, b_out)
+    return out
+
+
+def _weights(plan: GemmPlan, wgt: np.ndarray, version: int | None) -> np.ndarray:
+    """The plan's weights as one ``(K*BLOCK_IN, G*BLOCK_OUT)`` matrix, reused while the weight
+    SRAM is unchanged."""
+    cached_version, matrix = plan.weights
+    if version is None or cached_version != version:
+        w = np.take(wgt, plan.wgt_rows, axis=0)  # (G, K, BLOCK_OUT, BLOCK_IN)
+        g, k, b_out, b_in = w.shape
+        matrix = w.transpose(1, 3, 0, 2).reshape(k * b_in, g * b_out).astype(plan.dtype)
+        if version is not None:
+            plan.weights = (version, matrix)
+    return matrix
+
+
+def _rows_products(plan: GemmPlan, inp: np.ndarray, wgt: np.ndarray) -> np.ndarray:
+    n_rows, k, batch, b_in = inp.shape
+    b_out = wgt.shape[1]
+    a = inp.transpose(0, 2, 1, 3).reshape(n_rows, batch, k * b_in)
+    a = a.astype(plan.dtype, copy=False)
+    out = np.empty((n_rows, batch, b_out), dtype=plan.dtype)
+    step = max(1, _ROWS_CHUNK_ELEMS // (k * b_in * b_out))
+    for lo in range(0, n_rows, step):
+        w = np.take(wgt, plan.wgt_rows[lo : lo + step], axis=0)
+        w = w.transpose(0, 1, 3, 2).reshape(-1, k * b_in, b_out)  # (n, K*BLOCK_IN, BLOCK_OUT)
+        w = w.astype(plan.dtype, copy=False)
+        np.matmul(a[lo : lo + step], w, out=out[lo : lo + step])
+    return out
 
 
 def _by_row(values: np.ndarray, counts: np.ndarray, k: int, pad: int) -> np.ndarray:

@@ -13,6 +13,7 @@ module's clock.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from functools import partial
 
@@ -20,13 +21,23 @@ import numpy as np
 
 from accel.env import Environment
 from accel.errors import DeadlockError, DeviceMemoryError, ISAError, SimulatorError
-from accel.hw.isa import AluInsn, GemmInsn, Insn, MemInsn, Opcode, decode_int
+from accel.hw.isa import (
+    AluInsn,
+    GemmInsn,
+    Insn,
+    MemInsn,
+    MemType,
+    Opcode,
+    decode_int,
+    field_tables,
+)
 from accel.hw.memory import DeviceMemory
-from accel.hw.modules import Module, insn_kind
+from accel.hw.modules import Module, Queue, insn_kind
 from accel.sim.alu import AluUnit
 from accel.sim.dispatch import Route, route
 from accel.sim.gemm import GemmUnit
 from accel.sim.load import STAT_OF_TYPE, no_op, prepare_load
+from accel.sim.plan import DATA_TYPES, StreamProgram, translate
 from accel.sim.state import Srams, TokenQueues
 from accel.sim.stats import add_timing, empty_stats, merge
 from accel.sim.store import prepare_store
@@ -36,6 +47,52 @@ from accel.sim.trace import Trace
 INSN_BYTES = 16
 _MODULES = tuple(int(m) for m in Module)  # plain ints: iterating the enum is slow
 _DECODE_CACHE_SIZE = 1 << 16
+_PLAN_CACHE_SIZE = 256  # distinct streams remembered before the cache starts over
+_DATA_TYPES = np.array([int(t) for t in DATA_TYPES], np.uint64)
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """What a stream does regardless of data: execution order, timing, counters, trace."""
+
+    order: list[int]
+    timing: TimingReport
+    stats: dict[str, int]
+    records: tuple
+    end_tokens: dict[str, int]
+
+
+@dataclass(frozen=True)
+class _CachedStream:
+    schedule: _Schedule
+    program: StreamProgram
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Where opcode, memory type and DRAM address sit in the first 64-bit word, to read and
+    mask them for a whole stream at once (no LOAD/STORE field crosses into the second word)."""
+
+    opcode_shift: int
+    opcode_mask: np.uint64
+    type_shift: int
+    type_mask: np.uint64
+    base_shift: int
+    base_mask: int
+
+    @classmethod
+    def of(cls, env: Environment) -> _Columns:
+        fields = {f.name: f for f in field_tables(env).mem}
+        op, kind, base = fields["opcode"], fields["memory_type"], fields["dram_base"]
+        assert max(op.lo + op.width, kind.lo + kind.width, base.lo + base.width) <= 64
+        return cls(
+            np.uint64(op.lo),
+            np.uint64((1 << op.width) - 1),
+            np.uint64(kind.lo),
+            np.uint64((1 << kind.width) - 1),
+            base.lo,
+            (1 << base.width) - 1,
+        )
 
 
 @dataclass(frozen=True)
@@ -91,6 +148,8 @@ class Simulator:
         self._gemm = GemmUnit(env, self.srams)
         self._alu = AluUnit(env, self.srams)
         self._entries: dict[tuple[int, int], _Entry] = {}
+        self._plans: dict[bytes, _CachedStream] = {}
+        self._columns = _Columns.of(env)
 
     def clear_stats(self) -> None:
         """Zero the cumulative counters."""
@@ -106,18 +165,97 @@ class Simulator:
         Raises ISAError for an undecodable instruction and SimulatorError for one that cannot
         execute, DeadlockError when the token queues can never make progress, and
         DeviceMemoryError for a DRAM access outside device memory; messages name the
-        instruction index. Whatever can be seen from the stream alone (decoding, routes, LOAD
-        and STORE regions) is checked before anything runs.
+        instruction index. The whole stream is decoded, checked and scheduled before anything
+        runs, so a stream refused for any of these reasons changes no state.
+
+        A stream seen before (the same words except for data addresses, the same micro-ops
+        and the same tokens waiting) reuses its schedule, timing and translated plan
+        (``accel/sim/plan.py``); only the array work runs again.
         """
-        stream = self._fetch(insn_addr, insn_count)
+        words = self._words(insn_addr, insn_count)
+        tokens = tuple(self.queues.count(q) for q in Queue)
+        key, dram_base = self._plan_key(words, tokens)
+        cached = self._plans.get(key)
+        if cached is None:
+            stream = self._fetch_words(words)
+            schedule = self._schedule(stream)
+            program = translate(
+                [e.insn for e in stream],
+                schedule.order,
+                dram_base,
+                self.env,
+                self.srams,
+                self.dram,
+                self._alu,
+            )
+            cached = _CachedStream(schedule, program)
+            if len(self._plans) >= _PLAN_CACHE_SIZE:
+                self._plans.clear()
+            self._plans[key] = cached
+        schedule = cached.schedule
+        if not cached.program.run(dram_base):
+            self._interpret(self._fetch_words(words), schedule.order)
+        self.queues.set_counts(schedule.end_tokens)
+        stats = dict(schedule.stats)
+        merge(self.stats, stats)
+        trace = None
+        if self.trace_enabled:
+            trace = Trace(self.env.CLOCK_MHZ)
+            trace.records.extend(schedule.records)
+        return RunReport(stats, schedule.timing, trace)
+
+    def _words(self, insn_addr: int, insn_count: int) -> np.ndarray:
+        if insn_addr % INSN_BYTES:
+            raise SimulatorError(f"instruction address {insn_addr:#x} is not 16-byte aligned")
+        return self.dram.view(insn_addr, insn_count * INSN_BYTES, np.dtype("<u8")).reshape(-1, 2)
+
+    def _plan_key(self, words: np.ndarray, tokens: tuple) -> tuple[bytes, np.ndarray]:
+        """The stream's words with data addresses masked out, the micro-op words it loads and
+        the tokens waiting; and every instruction's DRAM address (0 where it has none)."""
+        c = self._columns
+        lo = words[:, 0]
+        opcode = (lo >> c.opcode_shift) & c.opcode_mask
+        mem_type = (lo >> c.type_shift) & c.type_mask
+        is_mem = (opcode == Opcode.LOAD) | (opcode == Opcode.STORE)
+        data = is_mem & np.isin(mem_type, _DATA_TYPES)
+        base = (lo >> np.uint64(c.base_shift)) & np.uint64(c.base_mask)
+        dram_base = np.where(is_mem, base, 0).astype(np.int64)
+        masked = words.copy()
+        masked[data, 0] &= ~np.uint64(c.base_mask << c.base_shift)
+        uops = is_mem & (opcode == Opcode.LOAD) & (mem_type == MemType.UOP)
+        parts = [masked.tobytes(), np.array(tokens, np.int64).tobytes()]
+        if uops.any():
+            parts.append(self._uop_bytes(words[uops]))
+        return b"".join(parts), dram_base
+
+    def _uop_bytes(self, rows: np.ndarray) -> bytes:
+        """The DRAM bytes the micro-op loads ``rows`` read (out-of-range rows read nothing
+        here; decoding refuses them)."""
+        insns = [decode_int(int(lo) | (int(hi) << 64), self.env) for lo, hi in rows.tolist()]
+        size = self.dram.elem_sizes[MemType.UOP]
+        chunks = []
+        for insn in insns:
+            for y in range(insn.y_size):
+                start = (insn.dram_base + y * insn.x_stride) * size
+                end = start + insn.x_size * size
+                if 0 <= start and end <= self.dram.size:
+                    chunks.append(self.dram.data[start:end].tobytes())
+        return b"".join(chunks)
+
+    def _schedule(self, stream: list[_Entry]) -> _Schedule:
+        """The order the modules run the stream in, its timing, counters and trace records.
+
+        Runs the token protocol on copies of the queues: nothing executes and no state changes,
+        so a deadlock is reported before any instruction has run.
+        """
         lists: list[list[int]] = [[] for _ in Module]
         for index, entry in enumerate(stream):
             lists[entry.module].append(index)
         timeline = Timeline()
-        trace = Trace(self.env.CLOCK_MHZ) if self.trace_enabled else None
-        self.queues.restart_clock()
-        tokens = self.queues.tokens
+        tokens = [deque([0] * self.queues.count(q)) for q in Queue]
         heads = [0] * len(Module)
+        order: list[int] = []
+        records: list[tuple] = []
         while True:
             chosen, entry = -1, None
             for module in _MODULES:
@@ -130,7 +268,7 @@ class Simulator:
                         chosen, entry = index, candidate
             if entry is None:
                 if any(heads[m] < len(lists[m]) for m in _MODULES):
-                    raise DeadlockError(self._deadlock_report(stream, lists, heads))
+                    raise DeadlockError(self._deadlock_report(stream, lists, heads, tokens))
                 break
             heads[entry.module] += 1
             ready, waited = 0, None
@@ -138,15 +276,11 @@ class Simulator:
                 pushed = tokens[queue].popleft()
                 if waited is None or pushed > ready:
                     ready, waited = pushed, queue
-            try:
-                entry.execute()
-            except (SimulatorError, DeviceMemoryError) as exc:
-                raise type(exc)(f"instruction {chosen} ({entry.kind}): {exc}") from None
             start, end = timeline.place(entry.module, ready, waited, entry.cost)
             for queue in entry.pushes:
                 tokens[queue].append(end)
-            if trace is not None:
-                trace.records.append((chosen, entry.module, entry.kind, start, end))
+            order.append(chosen)
+            records.append((chosen, entry.module, entry.kind, start, end))
         stats = empty_stats()
         for entry in stream:
             for key, value in entry.counts:
@@ -154,18 +288,27 @@ class Simulator:
         timing = timeline.report(self.env.CLOCK_MHZ)
         add_timing(stats, timing)
         stats["runs"] = 1
-        merge(self.stats, stats)
-        return RunReport(stats, timing, trace)
+        end_tokens = {q.label: len(tokens[q]) for q in Queue}
+        return _Schedule(order, timing, stats, tuple(records), end_tokens)
+
+    def _interpret(self, stream: list[_Entry], order: list[int]) -> None:
+        """Run the instructions one by one in schedule order (when a plan cannot be used)."""
+        for index in order:
+            entry = stream[index]
+            try:
+                entry.execute()
+            except (SimulatorError, DeviceMemoryError) as exc:
+                raise type(exc)(f"instruction {index} ({entry.kind}): {exc}") from None
 
     # -- fetch and decode ------------------------------------------------------------------
     def _fetch(self, insn_addr: int, insn_count: int) -> list[_Entry]:
-        if insn_addr % INSN_BYTES:
-            raise SimulatorError(f"instruction address {insn_addr:#x} is not 16-byte aligned")
-        words = self.dram.view(insn_addr, insn_count * INSN_BYTES, np.dtype("<u8"))
+        return self._fetch_words(self._words(insn_addr, insn_count))
+
+    def _fetch_words(self, words: np.ndarray) -> list[_Entry]:
         if len(self._entries) > _DECODE_CACHE_SIZE:
             self._entries.clear()
         stream = []
-        for index, pair in enumerate(map(tuple, words.reshape(-1, 2).tolist())):
+        for index, pair in enumerate(map(tuple, words.tolist())):
             entry = self._entries.get(pair)
             if entry is None:
                 entry = self._entries[pair] = self._prepare(index, pair)
@@ -201,7 +344,7 @@ class Simulator:
             return counts, partial(self._alu.execute, insn)
         return (("finish_insns", 1),), no_op
 
-    def _deadlock_report(self, stream, lists, heads) -> str:
+    def _deadlock_report(self, stream, lists, heads, tokens) -> str:
         lines = ["deadlock: no module can make progress"]
         for module in Module:
             done, total = heads[module], len(lists[module])
@@ -210,12 +353,13 @@ class Simulator:
                 continue
             index = lists[module][done]
             entry = stream[index]
-            missing = [q.label for q in entry.pops if not self.queues.count(q)]
+            missing = [q.label for q in entry.pops if not tokens[q]]
             lines.append(
                 f"  {module.label}: waits at instruction {index} ({entry.kind}) for a "
                 f"{' and a '.join(missing)} token; {done} of {total} instructions done"
             )
-        lines.append(f"  queues: {self.queues.describe()}")
+        queues = " ".join(f"{q.label}={len(tokens[q])}" for q in Queue)
+        lines.append(f"  queues: {queues}")
         return "\n".join(lines)
 
 
