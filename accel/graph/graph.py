@@ -125,13 +125,19 @@ class Graph:
         Returns the one output as an array, or a tuple of arrays. Raises :class:`ArgumentError`
         naming the input when an input is missing, unknown, or of the wrong shape or dtype.
         """
+        values = self.evaluate(*args, **named)
+        results = tuple(np.array(values[t], copy=True) for t in self.outputs)
+        return results[0] if len(results) == 1 else results
+
+    def evaluate(self, *args: np.ndarray, **named: np.ndarray) -> dict[str, np.ndarray]:
+        """Like :meth:`run`, but return every tensor's value (inputs, constants and each node's
+        output) by name; the arrays must not be modified."""
         values = dict(self.constants)
         values.update(self._bind(args, named))
         for node in self.nodes_in_order():
             result = KERNELS[node.op](node.attrs, *(values[t] for t in node.inputs))
             values[node.outputs[0]] = np.asarray(result, dtype=self.tensors[node.outputs[0]].dtype)
-        results = tuple(np.array(values[t], copy=True) for t in self.outputs)
-        return results[0] if len(results) == 1 else results
+        return values
 
     def _bind(self, args, named) -> dict[str, np.ndarray]:
         if args and named:

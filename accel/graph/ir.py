@@ -46,6 +46,15 @@ OPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "dequantize_linear": ("axis",),
         "qlinear_conv": ("strides", "dilations", "pads", "group"),
         "qlinear_matmul": (),
+        # The integer operators `accel.graph.quantize` writes (docs/quantization.md): int8
+        # activations and weights, int32 accumulators, requantization as vector-ALU steps.
+        "quantize": ("scale",),
+        "dequantize": ("scale", "axis"),
+        "qconv": ("strides", "dilations", "pads", "group"),
+        "qdense": (),
+        "qsum_pool": ("kernel", "strides", "dilations", "pads", "ceil_mode"),
+        "requantize": ("multiplier", "pre_shift", "shift", "lo", "hi", "acc_bound"),
+        "qadd": ("multiplier_a", "multiplier_b", "shift", "lo", "hi"),
     }
 )
 

@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from accel.graph import qops, window
+from accel.graph import intops, qops, window
 
 Attrs = Mapping[str, Any]
 
@@ -144,4 +144,11 @@ KERNELS: Mapping[str, Callable[..., np.ndarray]] = {
     "dequantize_linear": qops.dequantize_linear,
     "qlinear_conv": qops.qlinear_conv,
     "qlinear_matmul": qops.qlinear_matmul,
+    "quantize": intops.quantize,
+    "dequantize": intops.dequantize,
+    "qconv": intops.qconv,
+    "qdense": intops.qdense,
+    "qsum_pool": intops.qsum_pool,
+    "requantize": intops.requantize,
+    "qadd": intops.qadd,
 }

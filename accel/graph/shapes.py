@@ -11,7 +11,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from accel.errors import GraphError
-from accel.graph import window
+from accel.graph import requant, window
 from accel.graph.ir import Node, TensorInfo
 
 Rule = Callable[[Node, Sequence[TensorInfo]], TensorInfo]
@@ -247,10 +247,10 @@ def _dequantize(node: Node, infos: Sequence[TensorInfo]) -> TensorInfo:
 
 
 def _per_axis_check(node: Node, x, scale, zp, axis: int | None) -> None:
+    if axis is None and scale in ((), (1,)) and zp in ((), (1,)):
+        return  # per tensor (onnxruntime may write a (1,) scale with a () zero point)
     if scale != zp:
         raise _fail(node, f"scale {scale} and zero point {zp} differ in shape")
-    if axis is None and scale in ((), (1,)):
-        return
     if axis is None or len(scale) != 1 or scale[0] != x[axis]:
         raise _fail(node, f"per-axis scale {scale} does not match axis {axis} of {x}")
 
@@ -280,6 +280,118 @@ def _scalar_check(node: Node, infos: Mapping[str, TensorInfo]) -> None:
     for role, info in infos.items():
         if info.shape not in ((), (1,)):
             raise _fail(node, f"{role} must be a scalar, got shape {info.shape}")
+
+
+def _dtype(node: Node, info: TensorInfo, allowed: tuple[str, ...], role: str) -> None:
+    if info.dtype.name not in allowed:
+        raise _fail(node, f"{role} must be {' or '.join(allowed)}, got {info.dtype.name}")
+
+
+def _scale_check(node: Node, scale) -> None:
+    values = scale if isinstance(scale, tuple) else (scale,)
+    if not all(isinstance(v, (int, float)) and 0 < v < np.inf for v in values):
+        raise _fail(node, f"scale {scale} must be positive and finite")
+
+
+def _quantize_op(node: Node, infos: Sequence[TensorInfo]) -> TensorInfo:
+    _dtype(node, infos[0], ("float32",), "input")
+    _scale_check(node, node.attrs["scale"])
+    return TensorInfo(infos[0].shape, np.int8)
+
+
+def _dequantize_op(node: Node, infos: Sequence[TensorInfo]) -> TensorInfo:
+    x = infos[0]
+    _dtype(node, x, ("int8", "int32"), "input")
+    scale, axis = node.attrs["scale"], node.attrs.get("axis")
+    _scale_check(node, scale)
+    if isinstance(scale, tuple) and (axis is None or len(scale) != x.shape[axis]):
+        raise _fail(node, f"{len(scale)} scales do not match axis {axis} of {x.shape}")
+    return TensorInfo(x.shape, np.float32)
+
+
+def _qconv(node: Node, infos: Sequence[TensorInfo]) -> TensorInfo:
+    _dtype(node, infos[0], ("int8",), "data")
+    _dtype(node, infos[1], ("int8",), "weight")
+    out = _conv_out(node, infos[0], infos[1].shape, np.int32)
+    if len(infos) > 2:
+        _dtype(node, infos[2], ("int32",), "bias")
+        _bias_check(node, infos[2], out.shape[1])
+    return out
+
+
+def _qdense(node: Node, infos: Sequence[TensorInfo]) -> TensorInfo:
+    x, w = infos[0], infos[1]
+    _dtype(node, x, ("int8",), "data")
+    _dtype(node, w, ("int8",), "weight")
+    if len(x.shape) != 2 or len(w.shape) != 2 or x.shape[1] != w.shape[1]:
+        raise _fail(node, f"needs data (N, K) and weight (O, K), got {x.shape} and {w.shape}")
+    if len(infos) > 2:
+        _dtype(node, infos[2], ("int32",), "bias")
+        _bias_check(node, infos[2], w.shape[0])
+    return TensorInfo((x.shape[0], w.shape[0]), np.int32)
+
+
+def _qsum_pool(node: Node, infos: Sequence[TensorInfo]) -> TensorInfo:
+    _dtype(node, infos[0], ("int8",), "input")
+    return TensorInfo(_pool(node, infos).shape, np.int32)
+
+
+def _int_range(node: Node, names: tuple[str, ...], lo: int, hi: int) -> None:
+    for name in names:
+        value = node.attrs[name]
+        values = value if isinstance(value, tuple) else (value,)
+        if not all(isinstance(v, int) and lo <= v <= hi for v in values):
+            raise _fail(node, f"{name} {value} must be integers in [{lo}, {hi}]")
+
+
+def _clip_range(node: Node) -> None:
+    _int_range(node, ("lo", "hi"), -128, 127)
+    if node.attrs["lo"] > node.attrs["hi"]:
+        raise _fail(node, f"lo {node.attrs['lo']} is above hi {node.attrs['hi']}")
+
+
+def _requantize(node: Node, infos: Sequence[TensorInfo]) -> TensorInfo:
+    x, a = infos[0], node.attrs
+    _dtype(node, x, ("int8", "int32"), "input")
+    _int_range(node, ("multiplier",), requant.IMM_MIN, requant.IMM_MAX)
+    _int_range(node, ("pre_shift",), 0, requant.MAX_PRE_SHIFT)
+    _int_range(node, ("shift",), 0, requant.MAX_SHIFT)
+    _int_range(node, ("acc_bound",), 0, requant.INT32_MAX)
+    _clip_range(node)
+    multipliers, bounds = a["multiplier"], a["acc_bound"]
+    if isinstance(multipliers, tuple) or isinstance(bounds, tuple):
+        channels = x.shape[1] if len(x.shape) > 1 else None
+        if not (
+            isinstance(multipliers, tuple)
+            and isinstance(bounds, tuple)
+            and len(multipliers) == len(bounds) == channels
+        ):
+            raise _fail(
+                node,
+                f"per-channel multiplier and acc_bound need one value per channel of {x.shape}",
+            )
+    else:
+        multipliers, bounds = (multipliers,), (bounds,)
+    for m, bound in zip(multipliers, bounds):
+        if not requant.overflow_free(bound, m, a["pre_shift"], a["shift"]):
+            raise _fail(
+                node,
+                f"multiplier {m} with pre_shift {a['pre_shift']} and shift {a['shift']} can "
+                f"overflow int32 for |acc| <= {bound}; raise pre_shift",
+            )
+    return TensorInfo(x.shape, np.int8)
+
+
+def _qadd(node: Node, infos: Sequence[TensorInfo]) -> TensorInfo:
+    a = node.attrs
+    for role, info in zip(("first input", "second input"), infos):
+        _dtype(node, info, ("int8",), role)
+    _int_range(node, ("multiplier_a", "multiplier_b"), requant.IMM_MIN, requant.IMM_MAX)
+    _int_range(node, ("shift",), 0, requant.MAX_SHIFT)
+    _clip_range(node)
+    if not requant.pair_overflow_free(128, a["multiplier_a"], a["multiplier_b"], a["shift"]):
+        raise _fail(node, "multipliers and shift can overflow int32 for int8 inputs")
+    return TensorInfo(broadcast(node, infos[0].shape, infos[1].shape), np.int8)
 
 
 RULES: Mapping[str, Rule] = {
@@ -312,6 +424,13 @@ RULES: Mapping[str, Rule] = {
     "dequantize_linear": _dequantize,
     "qlinear_conv": _qlinear_conv,
     "qlinear_matmul": _qlinear_matmul,
+    "quantize": _quantize_op,
+    "dequantize": _dequantize_op,
+    "qconv": _qconv,
+    "qdense": _qdense,
+    "qsum_pool": _qsum_pool,
+    "requantize": _requantize,
+    "qadd": _qadd,
 }
 
 

@@ -142,8 +142,9 @@ def pool(
     mode: str,
     count_include_pad: bool = False,
 ) -> np.ndarray:
-    """Max (``mode="max"``) or average pooling. Windows that ceil_mode lets run past the end
-    padding see nothing there: not in the max, not in the average's count."""
+    """Max (``mode="max"``), average (``"avg"``) or sum (``"sum"``) pooling. Windows that
+    ceil_mode lets run past the end padding see nothing there: not in the max, not in the
+    average's count (a sum adds zeros there and in the padding)."""
     k = len(kernel)
     out = tuple(
         pool_out_size(
@@ -168,6 +169,8 @@ def pool(
         xp = pad_spatial(x, full_pads, lowest)
         return windows(xp, kernel, strides, dilations, out).max(axis=axes).astype(x.dtype)
     total = windows(pad_spatial(x, full_pads, 0), kernel, strides, dilations, out).sum(axis=axes)
+    if mode == "sum":
+        return total
     # Count what each window averages over: the real elements, plus explicit pads if asked.
     ones = np.ones((1, 1) + x.shape[2:], dtype=x.dtype)
     if count_include_pad:
