@@ -73,7 +73,8 @@ class CommandQueue:
         max_insns: stream capacity; an operation that would exceed it first runs the stream.
 
     Attributes:
-        last_stream: the instructions of the last stream that was run (FINISH included).
+        last_stream: the instructions of the last stream built by the JIT path (FINISH
+            included); ``last_words``: the words of the last stream run, built or replayed.
         counters: since creation, instructions run per kind (``"LOAD UOP"``, ``"GEMM"``, ...),
             ``"no-op"`` (LOAD/STORE with x_size 0, also counted in their kind),
             ``"uops_loaded"``, ``"kernels_recorded"`` and ``"runs"``.
@@ -89,6 +90,7 @@ class CommandQueue:
         self.env = device.env
         self.max_insns = max_insns
         self.last_stream: tuple[Insn, ...] = ()
+        self.last_words = np.zeros((0, 2), np.uint64)
         self.counters: Counter[str] = Counter()
         self._kernels: dict[KernelKey, _CachedKernel] = {}
         self._resident: list[_CachedKernel] = []
@@ -355,6 +357,7 @@ class CommandQueue:
         return self._run_words(words, counts, check_tokens)
 
     def _run_words(self, words: np.ndarray, counts: Counter, check_tokens: bool) -> RunReport:
+        self.last_words = words
         simulator = self.device.simulator
         try:
             report = simulator.run(self._write_words(words), words.shape[0])

@@ -107,7 +107,10 @@ class AccelModule(Module):
     """A program whose accelerator parts run on the simulated device of its configuration.
 
     ``outputs`` names the parameters the program stores into. ``metrics`` gives static figures
-    (see :meth:`metrics`).
+    (see :meth:`metrics`). The first call runs the host code, which drives the command queue
+    instruction by instruction, and records the streams; later calls replay them with the new
+    arrays' addresses (``accel/runtime/recording.py``). Set ``replay = False`` to run the host
+    code on every call.
     """
 
     target = "accel"
@@ -119,6 +122,7 @@ class AccelModule(Module):
         # Per command queue (by its serial number): the streams
         # of one call, replayed by the next calls (accel/runtime/recording.py).
         self._recordings: dict[int, Recording] = {}
+        self.replay = True
 
     def __call__(self, *arrays) -> None:
         data = self._check(arrays)
@@ -147,7 +151,7 @@ class AccelModule(Module):
     def _run(self, queue, addrs: list[int]) -> None:
         """Run one call: replay the recorded streams when there are some for this queue, else
         run the host code (the JIT path), recording its streams for the next calls."""
-        recording = self._recordings.get(queue.serial)
+        recording = self._recordings.get(queue.serial) if self.replay else None
         if recording is not None and queue.can_replay(recording):
             if queue.replay(recording, addrs):
                 return

@@ -135,6 +135,11 @@ class Simulator:
         env: the hardware configuration.
         dram: the simulated DRAM holding instructions, micro-ops and data.
         trace: record every instruction's start and end in ``RunReport.trace``.
+
+    Attributes:
+        use_plans: run repeated streams from their cached plan (``accel/sim/plan.py``, the
+            default); False interprets every run instruction by instruction (the reference
+            the plans are tested against).
     """
 
     def __init__(self, env: Environment, dram: DeviceMemory, trace: bool = True):
@@ -149,6 +154,7 @@ class Simulator:
         self._alu = AluUnit(env, self.srams)
         self._entries: dict[tuple[int, int], _Entry] = {}
         self._plans: dict[bytes, _CachedStream] = {}
+        self.use_plans = True
         self._columns = _Columns.of(env)
 
     def clear_stats(self) -> None:
@@ -173,6 +179,11 @@ class Simulator:
         (``accel/sim/plan.py``); only the array work runs again.
         """
         words = self._words(insn_addr, insn_count)
+        if not self.use_plans:
+            stream = self._fetch_words(words)
+            schedule = self._schedule(stream)
+            self._interpret(stream, schedule.order)
+            return self._finish(schedule)
         tokens = tuple(self.queues.count(q) for q in Queue)
         key, dram_base = self._plan_key(words, tokens)
         cached = self._plans.get(key)
@@ -195,6 +206,10 @@ class Simulator:
         schedule = cached.schedule
         if not cached.program.run(dram_base):
             self._interpret(self._fetch_words(words), schedule.order)
+        return self._finish(schedule)
+
+    def _finish(self, schedule: _Schedule) -> RunReport:
+        """Commit a run's tokens and counters; its report."""
         self.queues.set_counts(schedule.end_tokens)
         stats = dict(schedule.stats)
         merge(self.stats, stats)

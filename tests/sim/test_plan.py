@@ -1,0 +1,156 @@
+"""Stream plans (accel/sim/plan.py) give exactly what instruction-by-instruction runs give,
+and are not used where they would not: stores feeding loads of the same run, loads that shared
+a slot but no longer read the same DRAM, changed micro-ops."""
+
+import numpy as np
+import pytest
+from sim_streams import Bench, alu, finish, gemm, load, rand_int8, rand_int32, store
+
+from accel.errors import DeadlockError
+from accel.hw.isa import AluOp, MemType, Uop
+
+N = 8  # tiles of each kind
+
+
+def state(bench: Bench) -> dict:
+    srams = bench.sim.srams
+    return {
+        "inp": srams.inp.copy(),
+        "wgt": srams.wgt.copy(),
+        "acc": srams.acc.copy(),
+        "uop": srams.uop.copy(),
+        "dram": bench.mem.data.copy(),
+        "stats": dict(bench.sim.stats),
+    }
+
+
+def run_both(build):
+    """Run the stream ``build(bench)`` returns on a planning and an interpreting simulator,
+    twice each (the second run of the planning one comes from the cache); states must agree."""
+    results = []
+    for use_plans in (False, True):
+        bench = Bench(trace=False)
+        bench.sim.use_plans = use_plans
+        rng = np.random.default_rng(0)
+        insns = build(bench, rng)
+        addr, count = bench.write_stream(insns)
+        states = []
+        for _ in range(2):
+            bench.sim.run(addr, count)
+            states.append(state(bench))
+        results.append(states)
+    for run, (want, got) in enumerate(zip(*results)):
+        for key in want:
+            if key == "stats":
+                assert got[key] == want[key]
+            else:
+                np.testing.assert_array_equal(got[key], want[key], err_msg=f"run {run}: {key}")
+
+
+def conv_like(bench, rng, out_base=None, second_input=None, uop_load=None):
+    """Two input loads (the second possibly of the same DRAM, like a virtual thread's copy),
+    weights, a reset and GEMMs, an ALU shift, and a store (``uop_load``: reuse the micro-ops
+    of an earlier stream)."""
+    env = bench.env
+    inp = bench.put(rand_int8(rng, (N, env.BATCH, env.BLOCK_IN)), MemType.INP)
+    wgt = bench.put(rand_int8(rng, (N, env.BLOCK_OUT, env.BLOCK_IN)), MemType.WGT)
+    out = bench.space(N * env.BATCH * env.BLOCK_OUT, MemType.OUT) if out_base is None else out_base
+    uops = [Uop(d, d, d) for d in range(N)] + [Uop(d, N + d, d) for d in range(N)]
+    shift = [Uop(d, d, 0) for d in range(N)]
+    return [
+        load(MemType.INP, 0, inp, 1, N, N),
+        load(MemType.INP, N, inp if second_input is None else second_input, 1, N, N),
+        load(MemType.WGT, 0, wgt, 1, N, N),
+        bench.uops(uops + shift) if uop_load is None else uop_load,
+        gemm(0, N, reset_reg=1),
+        gemm(0, 2 * N),
+        alu(AluOp.SHR, 2 * N, 3 * N, use_imm=True, imm=3),
+        store(0, out, 1, N, N),
+        finish(),
+    ]
+
+
+def test_a_conv_like_stream_with_shared_loads_equals_the_interpreter():
+    run_both(conv_like)
+
+
+def test_a_store_read_back_by_a_later_load_falls_back_to_the_interpreter():
+    def build(bench, rng):
+        env = bench.env
+        acc = bench.put(rand_int32(rng, (N, env.BATCH, env.BLOCK_OUT), bound=100), MemType.ACC)
+        out = bench.space(2 * N * env.BATCH * env.BLOCK_OUT, MemType.OUT)
+        inp = bench.put(rand_int8(rng, (N, env.BATCH, env.BLOCK_IN)), MemType.INP)
+        wgt = bench.put(rand_int8(rng, (N, env.BLOCK_OUT, env.BLOCK_IN)), MemType.WGT)
+        # The output stored is loaded back as inputs (OUT and INP elements are both one int8
+        # tile): hoisting that load above the store would read the old inputs.
+        assert bench.mem.elem_sizes[MemType.OUT] == bench.mem.elem_sizes[MemType.INP]
+        return [
+            load(MemType.INP, 0, inp, 1, N, N),
+            load(MemType.WGT, 0, wgt, 1, N, N),
+            load(MemType.ACC, 0, acc, 1, N, N, push_next_dep=True),
+            store(0, out, 1, N, N, pop_prev_dep=True, push_prev_dep=True),
+            load(MemType.ACC, 0, acc, 1, N, N, pop_next_dep=True, push_prev_dep=True),
+            load(MemType.INP, 0, out, 1, N, N, pop_next_dep=True, push_next_dep=True),
+            bench.uops([Uop(d, d, d) for d in range(N)], pop_prev_dep=True),
+            gemm(0, N),
+            store(0, out + N, 1, N, N),
+            finish(),
+        ]
+
+    run_both(build)
+
+
+def test_loads_that_stop_reading_the_same_dram_are_not_merged():
+    """The same words (data addresses aside) first with both input loads reading one block,
+    then with the second reading another: the plan made for the first must not serve the
+    second, which has different data in the two copies."""
+    bench = Bench(trace=False)
+    reference = Bench(trace=False)
+    reference.sim.use_plans = False
+    for b in (bench, reference):
+        rng = np.random.default_rng(1)
+        first = conv_like(b, rng)
+        addr, count = b.write_stream(first)
+        b.sim.run(addr, count)
+        data = rand_int8(np.random.default_rng(2), (N, b.env.BATCH, b.env.BLOCK_IN))
+        other = b.put(data, MemType.INP)
+        second = conv_like(b, np.random.default_rng(1), second_input=other, uop_load=first[3])
+        addr, count = b.write_stream(second)
+        b.sim.run(addr, count)
+    np.testing.assert_array_equal(bench.sim.srams.acc, reference.sim.srams.acc)
+    np.testing.assert_array_equal(bench.mem.data, reference.mem.data)
+
+
+def test_changed_micro_ops_give_another_plan():
+    bench = Bench(trace=False)
+    reference = Bench(trace=False)
+    reference.sim.use_plans = False
+    for b in (bench, reference):
+        rng = np.random.default_rng(3)
+        insns = conv_like(b, rng)
+        addr, count = b.write_stream(insns)
+        b.sim.run(addr, count)
+        uop_load = insns[3]
+        size = b.mem.elem_sizes[MemType.UOP]
+        words = b.mem.view(uop_load.dram_base * size, N * size, np.uint32)
+        words[:] = words[0]  # the same stream words, other micro-ops
+        b.sim.run(addr, count)
+    np.testing.assert_array_equal(bench.sim.srams.acc, reference.sim.srams.acc)
+    np.testing.assert_array_equal(bench.mem.data, reference.mem.data)
+
+
+def test_a_deadlocked_stream_changes_nothing():
+    bench = Bench(trace=False)
+    rng = np.random.default_rng(4)
+    env = bench.env
+    acc = bench.put(rand_int32(rng, (N, env.BATCH, env.BLOCK_OUT)), MemType.ACC)
+    before = state(bench)
+    insns = [load(MemType.ACC, 0, acc, 1, N, N), gemm(0, 0, pop_next_dep=True), finish()]
+    addr, count = bench.write_stream(insns)
+    before = state(bench)
+    with pytest.raises(DeadlockError):
+        bench.sim.run(addr, count)
+    after = state(bench)
+    for key in ("inp", "wgt", "acc", "uop", "dram"):
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    assert bench.sim.queues.counts() == {label: 0 for label in bench.sim.queues.counts()}
