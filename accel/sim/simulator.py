@@ -34,6 +34,7 @@ from accel.hw.isa import (
 from accel.hw.memory import DeviceMemory
 from accel.hw.modules import Module, Queue, insn_kind
 from accel.sim.alu import AluUnit
+from accel.sim.blas import blas_threads, default_blas_threads
 from accel.sim.dispatch import Route, route
 from accel.sim.gemm import GemmUnit
 from accel.sim.load import STAT_OF_TYPE, no_op, prepare_load
@@ -140,6 +141,8 @@ class Simulator:
         use_plans: run repeated streams from their cached plan (``accel/sim/plan.py``, the
             default); False interprets every run instruction by instruction (the reference
             the plans are tested against).
+        blas_threads: threads for the simulator's matrix products (None: the BLAS library's
+            choice; default from ``ACCEL_BLAS_THREADS``; see ``accel/sim/blas.py``).
     """
 
     def __init__(self, env: Environment, dram: DeviceMemory, trace: bool = True):
@@ -155,6 +158,7 @@ class Simulator:
         self._entries: dict[tuple[int, int], _Entry] = {}
         self._plans: dict[bytes, _CachedStream] = {}
         self.use_plans = True
+        self.blas_threads = default_blas_threads()
         self._columns = _Columns.of(env)
 
     def clear_stats(self) -> None:
@@ -182,7 +186,8 @@ class Simulator:
         if not self.use_plans:
             stream = self._fetch_words(words)
             schedule = self._schedule(stream)
-            self._interpret(stream, schedule.order)
+            with blas_threads(self.blas_threads):
+                self._interpret(stream, schedule.order)
             return self._finish(schedule)
         tokens = tuple(self.queues.count(q) for q in Queue)
         key, dram_base = self._plan_key(words, tokens)
@@ -204,8 +209,9 @@ class Simulator:
                 self._plans.clear()
             self._plans[key] = cached
         schedule = cached.schedule
-        if not cached.program.run(dram_base):
-            self._interpret(self._fetch_words(words), schedule.order)
+        with blas_threads(self.blas_threads):
+            if not cached.program.run(dram_base):
+                self._interpret(self._fetch_words(words), schedule.order)
         return self._finish(schedule)
 
     def _finish(self, schedule: _Schedule) -> RunReport:

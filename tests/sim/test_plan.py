@@ -154,3 +154,23 @@ def test_a_deadlocked_stream_changes_nothing():
     for key in ("inp", "wgt", "acc", "uop", "dram"):
         np.testing.assert_array_equal(after[key], before[key], err_msg=key)
     assert bench.sim.queues.counts() == {label: 0 for label in bench.sim.queues.counts()}
+
+
+def test_blas_threads_come_from_the_environment_and_do_not_change_results(monkeypatch):
+    from accel.errors import ConfigError
+    from accel.sim.blas import default_blas_threads
+
+    monkeypatch.setenv("ACCEL_BLAS_THREADS", "1")
+    assert Bench().sim.blas_threads == 1
+    monkeypatch.setenv("ACCEL_BLAS_THREADS", "two")
+    with pytest.raises(ConfigError, match="ACCEL_BLAS_THREADS must be a positive integer"):
+        default_blas_threads()
+    monkeypatch.delenv("ACCEL_BLAS_THREADS")
+    states = []
+    for threads in (None, 1):
+        bench = Bench(trace=False)
+        bench.sim.blas_threads = threads
+        addr, count = bench.write_stream(conv_like(bench, np.random.default_rng(9)))
+        bench.sim.run(addr, count)
+        states.append(bench.sim.srams.acc.copy())
+    np.testing.assert_array_equal(states[0], states[1])
