@@ -168,6 +168,17 @@ class Builder:
         """The activation scale calibration gives ``t`` (None for a QDQ model)."""
         return activation_scale(self.peaks.get(t)) if self.calibrated else None
 
+    def has_int8(self, t: str, quantize_float: bool = False) -> bool:
+        """Whether :meth:`int8_of` would give ``t`` an int8 version (nothing is written)."""
+        if t in self.int8:
+            return True
+        q = self.qconst.get(t)
+        if q is not None and q.axis is None and q.values.dtype == np.int8:
+            return self.dtype(t) == F32
+        if not self.calibrated or self.dtype(t) != F32:
+            return False
+        return t in self.pending or quantize_float
+
     def int8_of(self, t: str, quantize_float: bool = False) -> Int8 | None:
         """The int8 version of ``t``: existing, or made from a pending result at the calibrated
         scale, or (``quantize_float``, calibration mode) by quantizing the float value. None when

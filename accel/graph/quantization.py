@@ -146,12 +146,9 @@ def _matmul(b: Builder, node: Node) -> bool:
 def _add(sign: int) -> Callable[[Builder, Node], bool]:
     def rule(b: Builder, node: Node) -> bool:
         x, y = node.inputs
-        if not _floats(b, x, y):
+        if not _floats(b, x, y) or not all(b.has_int8(t, True) for t in (x, y)):
             return False
-        xq = b.int8_of(x, quantize_float=True)
-        yq = b.int8_of(y, quantize_float=True) if xq is not None else None
-        if yq is None:
-            return False
+        xq, yq = b.int8_of(x, quantize_float=True), b.int8_of(y, quantize_float=True)
         b.pending[node.outputs[0]] = Sum(node.name, NO_CLAMP, xq, yq, sign, x, y)
         return True
 
@@ -229,14 +226,9 @@ def _max_pool_note(node: Node, x: Int8) -> str:
 
 def _concat(b: Builder, node: Node) -> bool:
     """Inputs requantized to the largest of their scales, then concatenated."""
-    if not _floats(b, *node.inputs):
+    if not _floats(b, *node.inputs) or not all(b.has_int8(t, True) for t in node.inputs):
         return False
-    parts = []
-    for t in node.inputs:
-        xq = b.int8_of(t, quantize_float=True)
-        if xq is None:
-            return False
-        parts.append(xq)
+    parts = [b.int8_of(t, quantize_float=True) for t in node.inputs]
     scale = max(p.scale for p in parts)
     parts = [b.rescale(p, scale, node.name) for p in parts]
     output = b.fresh(f"{node.outputs[0]}.q")

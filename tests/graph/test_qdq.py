@@ -208,3 +208,37 @@ def test_qlinear_conv_and_matmul_become_integer_layers():
         total += 1
     assert same[0] / (total * expected[0].size) > 0.98
     assert same[1] / (total * expected[1].size) > 0.8
+
+
+def test_a_constant_operand_and_a_float_op_in_a_qdq_model():
+    """Add of an activation and a dequantized int8 constant becomes a qadd at the Q's scale;
+    the Sigmoid after it has no integer form and runs in float on the dequantized sum."""
+    rng = np.random.default_rng(25)
+    consts = {
+        "x_scale": np.float32(0.03),
+        "zp": np.int8(0),
+        "c_q": rng.integers(-127, 128, (1, 4, 1, 1)).astype(np.int8),
+        "c_scale": np.float32(0.02),
+        "s_scale": np.float32(0.05),
+    }
+    make = helper.make_node
+    nodes = [
+        make("QuantizeLinear", ["x", "x_scale", "zp"], ["xq"], name="quant_x"),
+        make("DequantizeLinear", ["xq", "x_scale", "zp"], ["xd"], name="dequant_x"),
+        make("DequantizeLinear", ["c_q", "c_scale", "zp"], ["c"], name="dequant_c"),
+        make("Add", ["xd", "c"], ["s"], name="add"),
+        make("QuantizeLinear", ["s", "s_scale", "zp"], ["sq"], name="quant_s"),
+        make("DequantizeLinear", ["sq", "s_scale", "zp"], ["sd"], name="dequant_s"),
+        make("Sigmoid", ["sd"], ["y"], name="sigmoid"),
+    ]
+    model = make_model(nodes, {"x": (2, 4, 3, 3)}, consts, {"y": np.float32})
+    qg = accel.graph.quantize(from_onnx(model))
+    assert [(n.name, n.op) for n in qg.nodes_in_order()] == [
+        ("x.quantize", "quantize"), ("add", "qadd"), ("sd.dequantize", "dequantize"),
+        ("sigmoid", "sigmoid"),
+    ]  # fmt: skip
+    assert qg.scales[qg.node("add").outputs[0]] == np.float32(0.05)
+    x = randn(rng, 2, 4, 3, 3)
+    expected = run_onnxruntime(model, {"x": x})[0]
+    # one step of s (0.05) moves the sigmoid by at most 0.05 / 4
+    np.testing.assert_allclose(qg.run(x), expected, atol=0.0125 + 1e-6)
