@@ -63,10 +63,13 @@ class GemmPlan:
         self.layout = None if s_of_d is None else _layout(s_of_d, g_of_d, src_rows, wgt_rows)
         self.dtype = dtype
         self.weights = (-1, None)  # (weight SRAM version, gathered weight matrix)
-        # "blocks" layout: (source patterns, weight patterns, rows they produce in order)
+        # "blocks" layout: (source rows, weight rows, destination rows they produce in order)
         self.blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         if self.layout == "gather":
-            self.blocks = _blocks(self.s_of_d, self.g_of_d)
+            self.blocks = [
+                (src_rows[s_list], wgt_rows[g_list], rows)
+                for s_list, g_list, rows in _blocks(self.s_of_d, self.g_of_d)
+            ]
             if self.blocks:
                 self.layout = "blocks"
 
@@ -246,13 +249,13 @@ def compute_products(
     gather every time)."""
     _, batch, b_in = inp.shape
     b_out = wgt.shape[1]
-    taken = np.take(inp, plan.src_rows, axis=0)  # (S, K, BATCH, BLOCK_IN)
     n_src, k = plan.src_rows.shape
+    if plan.layout == "blocks":
+        return _block_products(plan, inp, wgt)
+    taken = np.take(inp, plan.src_rows, axis=0)  # (S, K, BATCH, BLOCK_IN)
     if plan.s_of_d is None:
         return _rows_products(plan, taken, wgt)
     a = taken.transpose(0, 2, 1, 3).reshape(n_src * batch, k * b_in)
-    if plan.layout == "blocks":
-        return _block_products(plan, a.reshape(n_src, batch, k * b_in), wgt)
     c = a.astype(plan.dtype, copy=False) @ _weights(plan, wgt, wgt_version)
     c = c.reshape(n_src, batch, -1, b_out)
     if plan.layout == "sg":
@@ -262,15 +265,18 @@ def compute_products(
     return c[plan.s_of_d, :, plan.g_of_d]
 
 
-def _block_products(plan: GemmPlan, a: np.ndarray, wgt: np.ndarray) -> np.ndarray:
-    _, batch, kb = a.shape
+def _block_products(plan: GemmPlan, inp: np.ndarray, wgt: np.ndarray) -> np.ndarray:
+    _, batch, b_in = inp.shape
     b_out = wgt.shape[1]
     out = np.empty((plan.s_of_d.size, batch, b_out), plan.dtype)
-    for s_list, g_list, rows in plan.blocks:
-        w = np.take(wgt, plan.wgt_rows[g_list], axis=0)  # (G, K, BLOCK_OUT, BLOCK_IN)
-        w = w.transpose(1, 3, 0, 2).reshape(kb, g_list.size * b_out).astype(plan.dtype)
-        lhs = a[s_list].reshape(s_list.size * batch, kb).astype(plan.dtype, copy=False)
-        c = (lhs @ w).reshape(s_list.size, batch, g_list.size, b_out)
+    for src_rows, wgt_rows, rows in plan.blocks:
+        k = src_rows.shape[1]
+        lhs = np.take(inp, src_rows, axis=0)  # (S, K, BATCH, BLOCK_IN)
+        lhs = lhs.transpose(0, 2, 1, 3).reshape(src_rows.shape[0] * batch, k * b_in)
+        w = np.take(wgt, wgt_rows, axis=0)  # (G, K, BLOCK_OUT, BLOCK_IN)
+        w = w.transpose(1, 3, 0, 2).reshape(k * b_in, wgt_rows.shape[0] * b_out)
+        c = lhs.astype(plan.dtype, copy=False) @ w.astype(plan.dtype, copy=False)
+        c = c.reshape(src_rows.shape[0], batch, wgt_rows.shape[0], b_out)
         out[rows] = c.transpose(0, 2, 1, 3).reshape(-1, batch, b_out)
     return out
 

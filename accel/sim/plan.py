@@ -155,7 +155,11 @@ class StreamProgram:
             if step.kind == "gemm":
                 sums = compute_products(step.gemm, inp, wgt, None)
                 rows = step.gemm.dst
-                acc[rows] = (acc[rows].astype(np.int64) + sums.astype(np.int64)).astype(acc.dtype)
+                if step.gemm.dtype == np.float32 and acc.dtype == np.int32:
+                    acc[rows] += sums.astype(np.int32)  # |sums| < 2^24; int32 addition wraps
+                else:
+                    wide = acc[rows].astype(np.int64) + sums.astype(np.int64)
+                    acc[rows] = wide.astype(acc.dtype)
             elif step.kind == "reset":
                 acc[step.rows] = 0
             elif step.kind == "alu":
