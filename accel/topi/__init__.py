@@ -1,5 +1,6 @@
 """Operators for the accelerator: compute definitions on packed layouts and default schedules."""
 
+from accel.topi.common import AluStep, Operand, alu_epilogue
 from accel.topi.conv2d import Conv2dTiles, conv2d_packed, default_tiles, schedule_conv2d_packed
 from accel.topi.conv2d_transpose import (
     conv2d_transpose_packed,
@@ -23,18 +24,25 @@ from accel.topi.resnet import RESNET18_CONV2D
 from accel.topi.vector import (
     VectorTiles,
     add_packed,
+    add_scaled_packed,
     default_vector_tiles,
+    map_packed,
     max_pool2d_packed,
     relu_packed,
     schedule_vector_packed,
+    sum_pool2d_packed,
 )
 
 __all__ = [
+    "AluStep",
     "Conv2dTiles",
     "DenseTiles",
+    "Operand",
     "RESNET18_CONV2D",
     "VectorTiles",
     "add_packed",
+    "add_scaled_packed",
+    "alu_epilogue",
     "conv2d_packed",
     "conv2d_transpose_packed",
     "default_dense_tiles",
@@ -43,6 +51,7 @@ __all__ = [
     "default_vector_tiles",
     "dense_packed",
     "group_conv2d_packed",
+    "map_packed",
     "max_pool2d_packed",
     "pack_dense_bias",
     "pack_dense_data",
@@ -55,6 +64,7 @@ __all__ = [
     "schedule_conv2d_transpose_packed",
     "schedule_dense_packed",
     "schedule_vector_packed",
+    "sum_pool2d_packed",
     "unpack_dense",
     "unpack_nchw",
 ]

@@ -10,13 +10,22 @@ picks tiles that fit the configuration's SRAMs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from accel.env import Environment
 from accel.errors import AllocationError, ScheduleError
 from accel.te import Tensor, compute, create_schedule, reduce_axis, thread_axis
 from accel.te import sum as te_sum
-from accel.topi.common import check_bias, divisors, requantize, zero_padded
+from accel.topi.common import (
+    AluStep,
+    Operand,
+    alu_epilogue,
+    check_bias,
+    divisors,
+    requantize,
+    zero_padded,
+)
 
 
 @dataclass
@@ -34,11 +43,13 @@ class Conv2d:
     res: Tensor
     stride: int
     groups: int = 1  # > 1: every stage has a group axis after the batch axis
+    operands: list[Tensor] = field(default_factory=list)  # the epilogue's tensor operands
+    operand_bufs: list[Tensor] = field(default_factory=list)  # their accumulator copies
 
     @property
     def args(self) -> list[Tensor]:
         inputs = [self.data, self.kernel] + ([self.bias] if self.bias is not None else [])
-        return [*inputs, self.res]
+        return [*inputs, *self.operands, self.res]
 
 
 @dataclass(frozen=True)
@@ -65,10 +76,16 @@ def conv2d_packed(
     shift: int = 8,
     clip: tuple[int, int] = (0, 127),
     bias: Tensor | None = None,
+    epilogue: Sequence[AluStep] | None = None,
+    operands: Sequence[Operand] = (),
 ) -> Conv2d:
     """Declare the convolution of packed ``data`` by packed ``kernel`` and its epilogue.
 
     ``bias`` (optional) is a packed per-channel int32 tensor ``(O/BLOCK_OUT, BATCH, BLOCK_OUT)``.
+    ``epilogue`` (optional) replaces the shift and clip by a general ALU program run after the
+    bias (see :func:`accel.topi.common.alu_epilogue`), reading the tensor ``operands``: per
+    output channel (a multiplier, packed like the bias) or of the result's shape (a residual
+    activation); they follow the bias in :attr:`Conv2d.args`.
     """
     nb, cb, h, w, bb, bi = data.shape
     ob, icb, kh, kw, bo, bi2 = kernel.shape
@@ -104,10 +121,31 @@ def conv2d_packed(
     )
     if bias is not None:
         check_bias("conv2d_packed", bias, ob, env)
-    stages, bias_buf, res = requantize(
-        conv, env, shift, clip, bias, lambda n, o, i, j, x, y: (o, x, y)
+    channel = lambda n, o, i, j, x, y: (o, x, y)  # noqa: E731
+    if epilogue is None:
+        if operands:
+            raise ScheduleError("conv2d_packed: operands are read by an epilogue; give one")
+        stages, bias_buf, res = requantize(conv, env, shift, clip, bias, channel)
+        return Conv2d(data, kernel, bias, data_buf, kernel_buf, bias_buf, conv, stages, res, stride)
+    stages, bias_buf, _ = requantize(conv, env, None, None, bias, channel)
+    acc = stages[-1] if stages else conv
+    tail = alu_epilogue(
+        acc, env, epilogue, operands, ((ob, env.BATCH, env.BLOCK_OUT), channel), "conv2d_packed"
     )
-    return Conv2d(data, kernel, bias, data_buf, kernel_buf, bias_buf, conv, stages, res, stride)
+    return Conv2d(
+        data,
+        kernel,
+        bias,
+        data_buf,
+        kernel_buf,
+        bias_buf,
+        conv,
+        stages + tail.stages,
+        tail.res,
+        stride,
+        operands=[o.tensor for o in operands],
+        operand_bufs=tail.loads,
+    )
 
 
 def default_tiles(
@@ -125,6 +163,9 @@ def default_tiles(
     if ob % threads:  # too few output-channel tiles: the threads go along rows instead
         threads, row_threads = 1, max(row_threads, threads)
     in_cols = (out_w - 1) * stride + kw
+    # accumulator tiles besides the result's and the bias's: the epilogue's operands
+    full = sum(len(b.shape) == len(op.res.shape) for b in op.operand_bufs)
+    per_channel = len(op.operand_bufs) - full
     inp_bytes = env.BATCH * env.BLOCK_IN * env.INP_WIDTH // 8
     wgt_bytes = env.BLOCK_OUT * env.BLOCK_IN * env.WGT_WIDTH // 8
 
@@ -142,7 +183,8 @@ def default_tiles(
             for rows in divisors(out_h)
             if oc <= 8
             and (out_h // rows) % rt == 0
-            and oc * rows * out_w + oc <= env.ACC_BUFF_DEPTH // slots  # + the bias tiles
+            and oc * rows * out_w * (1 + full) + oc * (1 + per_channel)
+            <= env.ACC_BUFF_DEPTH // slots  # + the bias tiles
             and ((rows - 1) * stride + kh) * in_cols <= env.INP_BUFF_DEPTH // slots
             and oc * kh * kw <= env.WGT_BUFF_DEPTH // slots
         ]
@@ -224,10 +266,11 @@ def schedule_accumulator(s, op, env: Environment, at) -> None:
         s[t].compute_at(s[op.res], at)
     for t in op.epilogue:
         s[t].pragma(s[t].op.axis[0], env.alu)
-    if op.bias_buf is not None:
-        s[op.bias_buf].set_scope(env.acc_scope)
-        s[op.bias_buf].compute_at(s[op.res], at)
-        s[op.bias_buf].pragma(s[op.bias_buf].op.axis[0], env.dma_copy)
+    copies = [op.bias_buf] if op.bias_buf is not None else []
+    for buf in copies + op.operand_bufs:
+        s[buf].set_scope(env.acc_scope)
+        s[buf].compute_at(s[op.res], at)
+        s[buf].pragma(s[buf].op.axis[0], env.dma_copy)
 
 
 def schedule_inputs(s, op, env: Environment, at) -> None:

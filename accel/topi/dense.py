@@ -17,7 +17,8 @@ Packed layouts (``pack_dense_data`` / ``pack_dense_weight`` / ``pack_dense_bias`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from accel.env import Environment
 from accel.errors import AllocationError, ScheduleError
 from accel.te import Tensor, compute, create_schedule, reduce_axis, thread_axis
 from accel.te import sum as te_sum
-from accel.topi.common import check_bias, divisors, requantize
+from accel.topi.common import AluStep, Operand, alu_epilogue, check_bias, divisors, requantize
 from accel.topi.packing import channel_blocks
 
 
@@ -42,11 +43,13 @@ class Dense:
     gemm: Tensor
     epilogue: list[Tensor]
     res: Tensor
+    operands: list[Tensor] = field(default_factory=list)  # the epilogue's tensor operands
+    operand_bufs: list[Tensor] = field(default_factory=list)  # their accumulator copies
 
     @property
     def args(self) -> list[Tensor]:
         inputs = [self.data, self.weight] + ([self.bias] if self.bias is not None else [])
-        return [*inputs, self.res]
+        return [*inputs, *self.operands, self.res]
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,18 @@ def dense_packed(
     shift: int | None = 8,
     clip: tuple[int, int] | None = (0, 127),
     bias: Tensor | None = None,
+    epilogue: Sequence[AluStep] | None = None,
+    operands: Sequence[Operand] = (),
 ) -> Dense:
     """Declare the product of packed ``data`` by packed ``weight`` (transposed) and its epilogue.
 
     ``bias`` (optional) is a packed per-channel int32 tensor ``(O/BLOCK_OUT, BATCH, BLOCK_OUT)``;
     ``shift=None`` leaves out the right shift and ``clip=None`` the clip, so the result is then
-    the accumulator's low eight bits. Raises ScheduleError when the shapes are not packed for
-    ``env`` or do not agree.
+    the accumulator's low eight bits. ``epilogue`` (optional) replaces shift and clip by a
+    general ALU program run after the bias, reading the tensor ``operands`` (per output channel
+    or of the result's shape; see :func:`accel.topi.common.alu_epilogue`), which follow the bias
+    in :attr:`Dense.args`. Raises ScheduleError when the shapes are not packed for ``env`` or
+    do not agree.
     """
     if len(data.shape) != 4 or len(weight.shape) != 4:
         raise ScheduleError(
@@ -104,8 +112,34 @@ def dense_packed(
         ),
         name="gemm",
     )
-    stages, bias_buf, res = requantize(gemm, env, shift, clip, bias, lambda n, o, x, y: (o, x, y))
-    return Dense(data, weight, bias, data_buf, weight_buf, bias_buf, gemm, stages, res)
+    channel = lambda n, o, x, y: (o, x, y)  # noqa: E731
+    if epilogue is None:
+        if operands:
+            raise ScheduleError("dense_packed: operands are read by an epilogue; give one")
+        stages, bias_buf, res = requantize(gemm, env, shift, clip, bias, channel)
+        return Dense(data, weight, bias, data_buf, weight_buf, bias_buf, gemm, stages, res)
+    stages, bias_buf, _ = requantize(gemm, env, None, None, bias, channel)
+    tail = alu_epilogue(
+        stages[-1] if stages else gemm,
+        env,
+        epilogue,
+        operands,
+        ((ob, env.BATCH, env.BLOCK_OUT), channel),
+        "dense_packed",
+    )
+    return Dense(
+        data,
+        weight,
+        bias,
+        data_buf,
+        weight_buf,
+        bias_buf,
+        gemm,
+        stages + tail.stages,
+        tail.res,
+        operands=[o.tensor for o in operands],
+        operand_bufs=tail.loads,
+    )
 
 
 def default_dense_tiles(op: Dense, env: Environment, threads: int = 2) -> DenseTiles:
@@ -125,9 +159,12 @@ def default_dense_tiles(op: Dense, env: Environment, threads: int = 2) -> DenseT
     inp, wgt = env.INP_BUFF_DEPTH // threads, env.WGT_BUFF_DEPTH // threads
     acc = env.ACC_BUFF_DEPTH // threads
 
+    full = sum(len(b.shape) == len(op.res.shape) for b in op.operand_bufs)
+    per_channel = len(op.operand_bufs) - full + (op.bias is not None)
+
     def fits(bb: int, oc: int, icb: int) -> bool:
-        bias = oc if op.bias is not None else 0
-        return bb * icb <= inp and oc * icb <= wgt and bb * oc + bias <= acc
+        extra = oc * per_channel + bb * oc * full  # the bias and the epilogue's operands
+        return bb * icb <= inp and oc * icb <= wgt and bb * oc + extra <= acc
 
     def traffic(bb: int, oc: int) -> int:
         # bytes loaded: every weight once per batch tile, every datum once per channel tile
@@ -185,10 +222,11 @@ def schedule_dense_packed(op: Dense, env: Environment, tiles: DenseTiles | None 
         s[t].compute_at(s[res], oc_out)
     for t in op.epilogue:
         s[t].pragma(s[t].op.axis[0], env.alu)
-    if op.bias_buf is not None:
-        s[op.bias_buf].set_scope(env.acc_scope)
-        s[op.bias_buf].compute_at(s[res], oc_out)
-        s[op.bias_buf].pragma(s[op.bias_buf].op.axis[0], env.dma_copy)
+    copies = [op.bias_buf] if op.bias_buf is not None else []
+    for buf in copies + op.operand_bufs:
+        s[buf].set_scope(env.acc_scope)
+        s[buf].compute_at(s[res], oc_out)
+        s[buf].pragma(s[buf].op.axis[0], env.dma_copy)
     s[res].pragma(b_inn, env.dma_copy)
     n, o, bt, ot = s[gemm].op.axis
     ic, ic_tns = s[gemm].op.reduce_axis

@@ -8,7 +8,13 @@ runs a chain of elementwise ALU stages and stores the int8 result:
 - ``add_packed``: ``clip((a + b) >> shift)``, the residual add;
 - ``max_pool2d_packed``: the window maximum, as separable chains of elementwise maxima (down
   the kernel height, then across its width), since a reduction would start from the int32
-  minimum, which does not fit the ALU's immediate.
+  minimum, which does not fit the ALU's immediate;
+- ``map_packed``: any program of ALU steps with immediates (a clip, a ReLU, a requantization
+  of int8 data to another scale);
+- ``add_scaled_packed``: each operand through its own steps (a ``MUL`` by its multiplier),
+  their sum through a program: the quantized residual add ``qadd``;
+- ``sum_pool2d_packed``: window sums (separable chains of additions, padding counts 0) and a
+  program: average pooling with its requantization.
 
 ``schedule_vector_packed`` tiles any of them by (channel blocks, whole output rows), optionally
 with virtual threads along channel blocks; ``default_vector_tiles`` picks the largest tile that
@@ -17,6 +23,7 @@ fits the accumulator SRAM.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from accel.env import Environment
@@ -24,7 +31,7 @@ from accel.errors import AllocationError, ScheduleError
 from accel.te import Tensor, compute, const, create_schedule, if_then_else, thread_axis
 from accel.te import all as te_all
 from accel.te import max as te_max
-from accel.topi.common import divisors, requantize
+from accel.topi.common import AluStep, alu_epilogue, divisors, requantize
 
 
 @dataclass
@@ -104,30 +111,9 @@ def max_pool2d_packed(
 
     Raises ScheduleError when ``x`` is not packed for ``env`` or the window does not fit.
     """
-    _check_packed("max_pool2d_packed", x, env)
-    nb, cb, h, w, bb, bi = x.shape
-    if kernel < 1 or stride < 1 or padding < 0 or padding >= kernel:
-        raise ScheduleError(
-            f"max_pool2d_packed: kernel {kernel}, stride {stride}, padding {padding} is not a "
-            "window (kernel and stride at least 1, padding from 0 to kernel - 1)"
-        )
-    if min(h, w) + 2 * padding < kernel:
-        raise ScheduleError(
-            f"max_pool2d_packed: a {kernel}x{kernel} window does not fit the {h}x{w} input "
-            f"padded by {padding}"
-        )
-    out_h = (h + 2 * padding - kernel) // stride + 1
-    out_w = (w + 2 * padding - kernel) // stride + 1
+    x_buf, out_h, out_w = _window_input("max_pool2d_packed", x, env, kernel, stride, padding)
+    nb, cb, _h, w, bb, bi = x.shape
     p = padding
-    x_buf = compute(
-        (nb, cb, h + 2 * p, w + 2 * p, bb, bi),
-        lambda n, c, i, j, u, v: if_then_else(
-            te_all(i >= p, i < h + p, j >= p, j < w + p),
-            x[n, c, i - p, j - p, u, v].astype(env.acc_dtype),
-            const(0, env.acc_dtype),
-        ),
-        name="x_buf",
-    )
     col_max = _max_chain(
         x_buf,
         (nb, cb, out_h, w + 2 * p, bb, bi),
@@ -144,6 +130,92 @@ def max_pool2d_packed(
     )
     stages = col_max + row_max
     return VectorOp([x], [x_buf], stages, _store(stages[-1], env), (kernel, stride, padding))
+
+
+def map_packed(x: Tensor, env: Environment, steps: Sequence[AluStep]) -> VectorOp:
+    """Declare ``int8(program(x))`` on packed activations ``x``: the ALU ``steps`` (immediates
+    only) on ``x`` widened to int32, in order, then the low eight bits (end the program with a
+    clip to saturate).
+
+    Raises ScheduleError when ``x`` is not packed for ``env`` or a step is not an immediate
+    ALU operation.
+    """
+    _check_packed("map_packed", x, env)
+    x_buf = _load(x, env, "x_buf")
+    tail = alu_epilogue(x_buf, env, steps, what="map_packed")
+    return VectorOp([x], [x_buf], tail.stages, tail.res)
+
+
+def add_scaled_packed(
+    a: Tensor,
+    b: Tensor,
+    env: Environment,
+    steps_a: Sequence[AluStep],
+    steps_b: Sequence[AluStep],
+    steps: Sequence[AluStep],
+) -> VectorOp:
+    """Declare ``int8(program(program_a(a) + program_b(b)))`` on two packed activations of one
+    shape: each operand widened to int32 through its own ALU steps, their sum through ``steps``
+    (immediates only; int32 wrap-around throughout, the low eight bits stored).
+
+    Raises ScheduleError when the shapes differ or are not packed for ``env``.
+    """
+    _check_packed("add_scaled_packed", a, env)
+    _check_packed("add_scaled_packed", b, env)
+    if tuple(a.shape) != tuple(b.shape):
+        raise ScheduleError(
+            f"add_scaled_packed: the operands' shapes differ, {a.shape} and {b.shape}"
+        )
+    a_buf, b_buf = _load(a, env, "a_buf"), _load(b, env, "b_buf")
+    a_tail = alu_epilogue(a_buf, env, steps_a, what="add_scaled_packed")
+    b_tail = alu_epilogue(b_buf, env, steps_b, what="add_scaled_packed")
+    a_last = a_tail.stages[-1] if a_tail.stages else a_buf
+    b_last = b_tail.stages[-1] if b_tail.stages else b_buf
+    total = compute(a.shape, lambda *i: a_last(*i) + b_last(*i), name="add")
+    tail = alu_epilogue(total, env, steps, what="add_scaled_packed")
+    stages = [*a_tail.stages, *b_tail.stages, total, *tail.stages]
+    return VectorOp([a, b], [a_buf, b_buf], stages, tail.res)
+
+
+def sum_pool2d_packed(
+    x: Tensor,
+    env: Environment,
+    kernel: int,
+    stride: int,
+    padding: int,
+    steps: Sequence[AluStep] = (),
+) -> VectorOp:
+    """Declare the ``kernel`` x ``kernel`` window sums of packed activations ``x`` (padded
+    positions count 0), then the ALU program ``steps`` on them: average pooling, with the
+    division by the window folded into the program's requantization.
+
+    The sums are separable, as in :func:`max_pool2d_packed`: down the kernel height on every
+    needed input column, then across the width. They are exact: a window of int8 values sums
+    to far less than 2^31. Raises ScheduleError when ``x`` is not packed for ``env`` or the
+    window does not fit.
+    """
+    x_buf, out_h, out_w = _window_input("sum_pool2d_packed", x, env, kernel, stride, padding)
+    nb, cb, _h, w, bb, bi = x.shape
+    p = padding
+    col_sum = _max_chain(
+        x_buf,
+        (nb, cb, out_h, w + 2 * p, bb, bi),
+        kernel,
+        "col_sum",
+        lambda i, j, k: (i * stride + k, j),
+        lambda a, b: a + b,
+    )
+    row_sum = _max_chain(
+        col_sum[-1],
+        (nb, cb, out_h, out_w, bb, bi),
+        kernel,
+        "row_sum",
+        lambda i, j, k: (i, j * stride + k),
+        lambda a, b: a + b,
+    )
+    tail = alu_epilogue(row_sum[-1], env, steps, what="sum_pool2d_packed")
+    stages = col_sum + row_sum + tail.stages
+    return VectorOp([x], [x_buf], stages, tail.res, (kernel, stride, padding))
 
 
 def default_vector_tiles(op: VectorOp, env: Environment, threads: int = 2) -> VectorTiles:
@@ -225,16 +297,19 @@ def _acc_tiles(op: VectorOp, c_blocks: int, rows: int) -> int:
     return c_blocks * (in_rows * in_cols + rows * in_cols + rows * out_w)
 
 
-def _max_chain(src: Tensor, shape: tuple, kernel: int, name: str, at) -> list[Tensor]:
-    """Stages ``name0 = src[at(i, j, 0)]`` and ``name{k} = max(name{k-1}, src[at(i, j, k)])``
-    for ``k`` in 1 .. kernel - 1: the window maximum along one axis. Each maximum is one ALU
-    operation; the first stage, a copy into a buffer of another shape, takes two (zero, add)."""
+def _max_chain(
+    src: Tensor, shape: tuple, kernel: int, name: str, at, combine=te_max
+) -> list[Tensor]:
+    """Stages ``name0 = src[at(i, j, 0)]`` and ``name{k} = combine(name{k-1}, src[at(i, j,
+    k)])`` for ``k`` in 1 .. kernel - 1: the window maximum (or, with ``combine`` an addition,
+    the window sum) along one axis. Each step is one ALU operation; the first stage, a copy
+    into a buffer of another shape, takes two (zero, add)."""
 
     def read(k):
         return lambda n, c, i, j, u, v: src[(n, c, *at(i, j, k), u, v)]
 
     def fold(prev, k):
-        return lambda n, c, i, j, u, v: te_max(prev(n, c, i, j, u, v), read(k)(n, c, i, j, u, v))
+        return lambda n, c, i, j, u, v: combine(prev(n, c, i, j, u, v), read(k)(n, c, i, j, u, v))
 
     chain = [compute(shape, read(0), name=f"{name}0")]
     for k in range(1, kernel):
@@ -258,3 +333,31 @@ def _load(x: Tensor, env: Environment, name: str) -> Tensor:
 
 def _store(last: Tensor, env: Environment) -> Tensor:
     return compute(last.shape, lambda *i: last(*i).astype(env.out_dtype), name="res")
+
+
+def _window_input(what: str, x: Tensor, env: Environment, kernel: int, stride: int, padding: int):
+    """The zero-padded int32 copy of ``x`` a window operator reads, and its output size."""
+    _check_packed(what, x, env)
+    nb, cb, h, w, bb, bi = x.shape
+    if kernel < 1 or stride < 1 or padding < 0 or padding >= kernel:
+        raise ScheduleError(
+            f"{what}: kernel {kernel}, stride {stride}, padding {padding} is not a "
+            "window (kernel and stride at least 1, padding from 0 to kernel - 1)"
+        )
+    if min(h, w) + 2 * padding < kernel:
+        raise ScheduleError(
+            f"{what}: a {kernel}x{kernel} window does not fit the {h}x{w} input padded by {padding}"
+        )
+    out_h = (h + 2 * padding - kernel) // stride + 1
+    out_w = (w + 2 * padding - kernel) // stride + 1
+    p = padding
+    x_buf = compute(
+        (nb, cb, h + 2 * p, w + 2 * p, bb, bi),
+        lambda n, c, i, j, u, v: if_then_else(
+            te_all(i >= p, i < h + p, j >= p, j < w + p),
+            x[n, c, i - p, j - p, u, v].astype(env.acc_dtype),
+            const(0, env.acc_dtype),
+        ),
+        name="x_buf",
+    )
+    return x_buf, out_h, out_w
