@@ -295,7 +295,20 @@ def _validate(cfg: dict[str, Any], source: str) -> dict[str, Any]:
             )
     if env.INP_ELEM_BYTES * 8 != env.BATCH * env.BLOCK_IN * env.INP_WIDTH:
         raise ConfigError(f"{source}: an input element must be a whole number of bytes")
+    for check in _CHECKS:
+        check(env, source)
     return cfg
+
+
+# Checks that layers above the configuration add (the instruction set checks that every field
+# of a configuration can be encoded), so that a configuration is refused when it is loaded, not
+# when its first program is built.
+_CHECKS: list[Callable[[Environment, str], None]] = []
+
+
+def register_check(check: Callable[[Environment, str], None]) -> None:
+    """Run ``check(env, source)`` on every configuration loaded; it raises ConfigError."""
+    _CHECKS.append(check)
 
 
 def _check_int(cfg: dict[str, Any], key: str, low: int, high: int, source: str) -> None:

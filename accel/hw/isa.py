@@ -18,8 +18,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from accel.env import Environment
-from accel.errors import ISAError
+from accel.env import Environment, register_check
+from accel.errors import ConfigError, ISAError
 
 INSN_BITS = 128
 UOP_BITS = 32
@@ -230,27 +230,30 @@ def field_tables(env: Environment) -> FieldTables:
         INSN_BITS,
         "LOAD/STORE",
     )
-    # GEMM and ALU share their loop fields; as in the classic hardware, the source factor is as
-    # wide as an input-SRAM index for both (an ALU source is an accumulator index).
-    loops = _HEADER + (
-        ("reset_reg", 1),
-        ("uop_bgn", env.LOG_UOP_BUFF_DEPTH),
-        ("uop_end", env.LOG_UOP_BUFF_DEPTH + 1),
-        ("iter_out", LOOP_ITER_BITS),
-        ("iter_in", LOOP_ITER_BITS),
-        ("dst_factor_out", env.LOG_ACC_BUFF_DEPTH),
-        ("dst_factor_in", env.LOG_ACC_BUFF_DEPTH),
-        ("src_factor_out", env.LOG_INP_BUFF_DEPTH),
-        ("src_factor_in", env.LOG_INP_BUFF_DEPTH),
-    )
+    # GEMM and ALU share their loop fields except the source factor: a GEMM source is an
+    # input-SRAM index, an ALU source an accumulator index (hw_spec.h of the original).
+    def loops(src_bits: int):
+        return _HEADER + (
+            ("reset_reg", 1),
+            ("uop_bgn", env.LOG_UOP_BUFF_DEPTH),
+            ("uop_end", env.LOG_UOP_BUFF_DEPTH + 1),
+            ("iter_out", LOOP_ITER_BITS),
+            ("iter_in", LOOP_ITER_BITS),
+            ("dst_factor_out", env.LOG_ACC_BUFF_DEPTH),
+            ("dst_factor_in", env.LOG_ACC_BUFF_DEPTH),
+            ("src_factor_out", src_bits),
+            ("src_factor_in", src_bits),
+        )
+
     gemm = _pack(
-        loops
+        loops(env.LOG_INP_BUFF_DEPTH)
         + (("wgt_factor_out", env.LOG_WGT_BUFF_DEPTH), ("wgt_factor_in", env.LOG_WGT_BUFF_DEPTH)),
         INSN_BITS,
         "GEMM",
     )
     alu = _pack(
-        loops + (("alu_opcode", ALU_OPCODE_BITS), ("use_imm", 1), ("imm", ALU_IMM_BITS, True)),
+        loops(env.LOG_ACC_BUFF_DEPTH)
+        + (("alu_opcode", ALU_OPCODE_BITS), ("use_imm", 1), ("imm", ALU_IMM_BITS, True)),
         INSN_BITS,
         "ALU",
     )
@@ -263,10 +266,11 @@ def uop_fields(env: Environment) -> tuple[Field, ...]:
     """The micro-op's fields. Its three SRAM indices must fit one 32-bit word; configurations
     with deeper SRAMs (e.g. LOG_BLOCK 3 with the default buffer sizes) cannot encode micro-ops,
     like the classic hardware, and get an ISAError here rather than a wrong encoding."""
+    # The source index serves GEMM (an input index) and ALU (an accumulator index).
     return _pack(
         (
             ("dst_idx", env.LOG_ACC_BUFF_DEPTH),
-            ("src_idx", env.LOG_INP_BUFF_DEPTH),
+            ("src_idx", max(env.LOG_ACC_BUFF_DEPTH, env.LOG_INP_BUFF_DEPTH)),
             ("wgt_idx", env.LOG_WGT_BUFF_DEPTH),
         ),
         UOP_BITS,
@@ -441,3 +445,19 @@ def uop_columns(words: np.ndarray, env: Environment) -> tuple[np.ndarray, ...]:
 def insn_fields(insn: Insn) -> dict[str, int]:
     """The instruction's fields as a plain dict (enum values as ints), e.g. for printing."""
     return {f.name: getattr(insn, f.name) for f in fields(insn)}
+
+
+def _check_encodable(env: Environment, source: str) -> None:
+    """Refuse, when it is loaded, a configuration whose instructions or micro-ops cannot be
+    encoded (fields wider than their words)."""
+    try:
+        field_tables(env)
+        uop_fields(env)
+    except ISAError as exc:
+        raise ConfigError(
+            f"{source}: {exc}; smaller SRAMs (LOG_*_BUFF_SIZE) or a larger block narrow the "
+            "index fields"
+        ) from None
+
+
+register_check(_check_encodable)

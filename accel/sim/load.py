@@ -21,7 +21,10 @@ STAT_OF_TYPE = {
 
 
 def dram_rows(dram: DeviceMemory, insn: MemInsn, dtype, elem_shape) -> np.ndarray:
-    """A ``(y_size, x_size, *elem_shape)`` view of the DRAM rows ``insn`` reads or writes."""
+    """A ``(y_size, x_size, *elem_shape)`` view of the DRAM rows ``insn`` reads or writes
+    (empty, touching no DRAM, when ``y_size`` is 0: a load of padding rows only)."""
+    if insn.y_size == 0:
+        return np.zeros((0, insn.x_size, *elem_shape), dtype)
     size = dram.elem_sizes[insn.memory_type]
     start = insn.dram_base * size
     span = ((insn.y_size - 1) * insn.x_stride + insn.x_size) * size

@@ -326,13 +326,24 @@ class Simulator:
         return self._fetch_words(self._words(insn_addr, insn_count))
 
     def _fetch_words(self, words: np.ndarray) -> list[_Entry]:
+        """Decode and check every instruction. Raises SimulatorError for an instruction after
+        FINISH: the host regains control at FINISH, so hardware would never run it."""
         if len(self._entries) > _DECODE_CACHE_SIZE:
             self._entries.clear()
         stream = []
+        finish = None
         for index, pair in enumerate(map(tuple, words.tolist())):
             entry = self._entries.get(pair)
             if entry is None:
                 entry = self._entries[pair] = self._prepare(index, pair)
+            if finish is not None:
+                raise SimulatorError(
+                    f"instruction {index} ({entry.kind}) follows FINISH (instruction {finish}); "
+                    "the host regains control at FINISH, so it would never run: end the "
+                    "stream with FINISH"
+                )
+            if entry.kind == "FINISH":
+                finish = index
             stream.append(entry)
         return stream
 
@@ -351,7 +362,7 @@ class Simulator:
     def _executor(self, insn: Insn):
         """(counter increments, function running the instruction) for one instruction."""
         if isinstance(insn, MemInsn):
-            nbytes = insn.y_size * insn.x_size * self.dram.elem_sizes[insn.memory_type]
+            nbytes = insn.y_size * insn.x_size * _counted_bytes(self.dram, insn.memory_type)
             if insn.opcode == Opcode.LOAD:
                 counts = ((STAT_OF_TYPE[insn.memory_type], nbytes), ("load_insns", 1))
                 return counts, prepare_load(insn, self.srams, self.dram)
@@ -382,6 +393,15 @@ class Simulator:
         queues = " ".join(f"{q.label}={len(tokens[q])}" for q in Queue)
         lines.append(f"  queues: {queues}")
         return "\n".join(lines)
+
+
+def _counted_bytes(dram: DeviceMemory, mem_type: MemType) -> int:
+    """Bytes one element adds to its load or store counter. An ACC_8BIT element is one int8
+    tile in DRAM, but the original simulator counts it as the accumulator tile it fills, and
+    so does this one (docs/isa.md §4)."""
+    if mem_type == MemType.ACC_8BIT:
+        return dram.elem_sizes[MemType.ACC]
+    return dram.elem_sizes[mem_type]
 
 
 def _iterations(insn: GemmInsn | AluInsn) -> int:

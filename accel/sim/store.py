@@ -20,7 +20,7 @@ def prepare_store(insn: MemInsn, srams: Srams, dram: DeviceMemory) -> Callable[[
     SimulatorError when the source runs past the accumulator SRAM, DeviceMemoryError when the
     rows lie outside DRAM.
     """
-    if insn.x_size == 0:
+    if insn.x_size == 0 or insn.y_size == 0:
         return no_op
     count = insn.y_size * insn.x_size
     depth = srams.env.ACC_BUFF_DEPTH

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accel.env import get_env, using_env
-from accel.errors import ISAError
+from accel.errors import ConfigError, ISAError
 from accel.hw.isa import (
     AluInsn,
     AluOp,
@@ -250,10 +250,39 @@ def test_widths_follow_the_configuration():
             encode(dataclasses.replace(insn, dst_factor_out=1024), env)
 
 
-def test_configuration_too_deep_for_the_instruction_word_is_refused():
-    with using_env({"LOG_BLOCK": 3}) as env:
-        with pytest.raises(ISAError, match="GEMM fields need 140 bits"):
-            field_tables(env)
-    with using_env({"LOG_BLOCK": 3, "LOG_WGT_BUFF_SIZE": 16}) as env:
-        with pytest.raises(ISAError, match="micro-op .* fields need 34 bits"):
-            encode_uop(Uop(0, 0, 0), env)
+def test_configuration_too_deep_for_the_instruction_word_is_refused_when_loaded():
+    # Refused when the configuration is loaded, with the encoder's reason, not at build time.
+    with pytest.raises(ConfigError, match=r"GEMM fields need 140 bits .*LOG_\*_BUFF_SIZE"):
+        with using_env({"LOG_BLOCK": 3}):
+            pass
+    deep = {
+        "LOG_BLOCK": 3,
+        "LOG_INP_BUFF_SIZE": 13,
+        "LOG_WGT_BUFF_SIZE": 17,
+        "LOG_ACC_BUFF_SIZE": 16,
+    }
+    with pytest.raises(ConfigError, match="micro-op .* fields need 33 bits"):
+        with using_env(deep):
+            pass
+
+
+def test_source_fields_follow_the_buffer_they_index_when_depths_differ():
+    # Accumulator 1024 tiles (10 bits), input 2048 (11 bits): the ALU's source factor indexes
+    # accumulators, GEMM's inputs; a micro-op source serves both, so it takes the wider.
+    from accel.env import Environment
+    from accel.hw.isa import field_tables, uop_fields
+
+    env = Environment.from_dict(dict(get_env().to_dict(), LOG_ACC_BUFF_SIZE=16))
+    assert (env.LOG_ACC_BUFF_DEPTH, env.LOG_INP_BUFF_DEPTH) == (10, 11)
+    tables = field_tables(env)
+    width = {kind: {f.name: f.width for f in getattr(tables, kind)} for kind in ("alu", "gemm")}
+    assert width["alu"]["src_factor_out"] == width["alu"]["src_factor_in"] == 10
+    assert width["gemm"]["src_factor_out"] == width["gemm"]["src_factor_in"] == 11
+    assert {f.name: f.width for f in uop_fields(env)}["src_idx"] == 11
+    gemm = GemmInsn(uop_bgn=0, uop_end=1, iter_out=1, iter_in=2, src_factor_in=1500)
+    assert decode(encode(gemm, env), env) == gemm  # 1500 needs 11 bits
+    alu = AluInsn(
+        alu_opcode=AluOp.ADD, uop_bgn=0, uop_end=1, iter_out=1, iter_in=2, src_factor_in=1500
+    )
+    with pytest.raises(ISAError, match="src_factor_in = 1500 does not fit 10 bits"):
+        encode(alu, env)
