@@ -1,6 +1,7 @@
 """LOAD (padding, strides, every memory type, ACC_8BIT sign extension) and STORE (narrowing)."""
 
 import numpy as np
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sim_streams import Bench, finish, load, rand_int8, rand_int32, store
@@ -148,3 +149,18 @@ def test_uop_load_feeds_micro_op_sram():
     words = encode_uops([Uop(1, 2, 3), Uop(2047, 2047, 1023)], bench.env)
     bench.run([bench.uops([Uop(1, 2, 3), Uop(2047, 2047, 1023)], sram_base=5), finish()])
     assert bench.sim.srams.uop[5:7].tolist() == words.tolist()
+
+
+@pytest.mark.parametrize("use_plans", [False, True])
+def test_a_load_of_padding_rows_only_zero_fills_and_reads_nothing(use_plans):
+    # y_size 0 with x_size > 0: legal (docs/isa.md §4), two padding rows of 3 + 2 + 1 elements
+    # are zeroed; dram_base points nowhere valid, which must not matter.
+    bench = Bench()
+    bench.sim.use_plans = use_plans
+    bench.sim.srams.acc[:] = 7
+    insn = load(MemType.ACC, 4, 0, 0, 3, 3, y_pad_0=1, y_pad_1=1, x_pad_0=2, x_pad_1=1)
+    report = bench.run([insn, finish()])
+    acc = bench.sim.srams.acc
+    assert not acc[4 : 4 + 2 * 6].any()
+    assert (acc[:4] == 7).all() and (acc[4 + 12 :] == 7).all()
+    assert report.stats["acc_load_nbytes"] == 0

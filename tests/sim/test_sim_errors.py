@@ -90,3 +90,9 @@ def test_micro_op_range_checks():
     bench = Bench()
     with pytest.raises(SimulatorError, match="uop_end 1 is before uop_bgn 2"):
         bench.run([gemm(2, 1), finish()])
+
+
+def test_an_instruction_after_finish_is_refused():
+    bench = Bench()
+    with pytest.raises(SimulatorError, match=r"instruction 1 \(GEMM\) follows FINISH"):
+        bench.run([finish(), gemm(0, 0)])
