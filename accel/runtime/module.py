@@ -43,6 +43,7 @@ class Module:
     target = "cpu"
 
     def __init__(self, lowered: LoweredFunc, source: str, consts: dict, env: Environment):
+        self.outputs = _stored_params(lowered)
         self.name = lowered.name
         self.lowered = lowered
         self.source = source
@@ -61,7 +62,10 @@ class Module:
         Path(path).write_text(module_file.dumps(self.lowered, self.env, self.target))
 
     def _check(self, arrays) -> list[np.ndarray]:
-        """The numpy data of ``arrays``, checked against the parameters."""
+        """The numpy data of ``arrays``, checked against the parameters: one array per
+        parameter, of its shape and dtype (either byte order), C-contiguous, and writable where
+        the program stores. ndarray subclasses (``np.matrix``) are used as plain arrays.
+        Raises ArgumentError naming the argument and saying how to fix it."""
         if len(arrays) != len(self.params):
             names = ", ".join(b.name for b in self.params)
             raise ArgumentError(
@@ -69,23 +73,27 @@ class Module:
             )
         checked = []
         for buf, arr in zip(self.params, arrays):
+            where = f"{self.name}: argument {buf.name}"
             data = arr._data if isinstance(arr, NDArray) else arr
             if not isinstance(data, np.ndarray):
-                raise ArgumentError(
-                    f"{self.name}: argument {buf.name} must be an array, got {type(arr).__name__}"
-                )
+                raise ArgumentError(f"{where} must be an array, got {type(arr).__name__}")
+            data = np.asarray(data)  # a subclass as a plain view of the same memory
             if tuple(data.shape) != tuple(buf.shape):
                 raise ArgumentError(
-                    f"{self.name}: argument {buf.name} has shape "
-                    f"{tuple(data.shape)}, expected {tuple(buf.shape)}"
+                    f"{where} has shape {tuple(data.shape)}, expected {tuple(buf.shape)}"
                 )
             if data.dtype.name != buf.dtype:
                 raise ArgumentError(
-                    f"{self.name}: argument {buf.name} has dtype "
-                    f"{data.dtype.name}, expected {buf.dtype}"
+                    f"{where} has dtype {data.dtype.name}, expected {buf.dtype}; convert it "
+                    f"with .astype({buf.dtype!r})"
                 )
             if not data.flags.c_contiguous:
-                raise ArgumentError(f"{self.name}: argument {buf.name} must be C-contiguous")
+                raise ArgumentError(f"{where} must be C-contiguous; pass np.ascontiguousarray(x)")
+            if buf.name in self.outputs and not data.flags.writeable:
+                raise ArgumentError(
+                    f"{where} is read-only, but the program writes its results into it; "
+                    "pass a writable array"
+                )
             checked.append(data)
         return checked
 
@@ -117,7 +125,6 @@ class AccelModule(Module):
 
     def __init__(self, lowered: LoweredFunc, source: str, consts: dict, env: Environment):
         super().__init__(lowered, source, consts, env)
-        self.outputs = _stored_params(lowered)
         self._metrics: dict | None = None
         # Per command queue (by its serial number): the streams
         # of one call, replayed by the next calls (accel/runtime/recording.py).
@@ -136,14 +143,16 @@ class AccelModule(Module):
                     addrs.append(arr.addr)
                     continue
                 addr = device.memory.alloc(max(values.nbytes, 1))
-                device.memory.write(addr, values.reshape(-1).view(np.uint8))
+                native = values.astype(values.dtype.newbyteorder("="), copy=False)
+                device.memory.write(addr, native.reshape(-1).view(np.uint8))
                 staged.append((buf.name, values, addr))
                 addrs.append(addr)
             self._run(queue, addrs)
             for name, values, addr in staged:
                 if name in self.outputs:
-                    raw = device.memory.read(addr, values.nbytes)
-                    values.reshape(-1).view(np.uint8)[...] = raw
+                    native = values.dtype.newbyteorder("=")
+                    raw = device.memory.read(addr, values.nbytes).view(native)
+                    values[...] = raw.reshape(values.shape)  # converts to the caller's byte order
         finally:
             for _name, _values, addr in staged:
                 device.memory.free(addr)
