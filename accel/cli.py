@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from accel.env import config_path, get_env
 from accel.errors import AccelError
@@ -59,11 +60,18 @@ def _cmd_lower(args: argparse.Namespace) -> int:
 
     path, _, func = args.target.rpartition(":")
     if not path or not func:
-        raise SystemExit("accel lower: give FILE:FUNC, e.g. schedules.py:vadd")
-    namespace = runpy.run_path(path)
-    if func not in namespace:
-        raise SystemExit(f"accel lower: {path} defines no function {func!r}")
-    sch, tensors = namespace[func]()
+        raise AccelError(f"give FILE:FUNC, e.g. schedules.py:vadd, not {args.target!r}")
+    if not Path(path).is_file():
+        raise AccelError(f"{path} is not a file")
+    namespace = runpy.run_path(path)  # the user's own schedule script, run as they asked
+    if not callable(namespace.get(func)):
+        raise AccelError(f"{path} defines no function {func!r}")
+    result = namespace[func]()
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise AccelError(
+            f"{path}:{func} returned {type(result).__name__}; it must return (schedule, [tensors])"
+        )
+    sch, tensors = result
     print(
         lower(
             sch,
@@ -84,12 +92,24 @@ def _cmd_passes(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. Every error a user can cause -- any AccelError, and OS errors such as
+    a missing file or an unwritable output -- is one line on stderr and exit code 2, never a
+    traceback."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except AccelError as exc:
-        print(f"accel {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        print(f"accel {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"accel {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+    return 2
+
+
+def _one_line(message: str) -> str:
+    """The first line of a message; a multi-line report (a deadlock's) is summarised."""
+    lines = message.splitlines() or [""]
+    return lines[0] if len(lines) == 1 else f"{lines[0]} (+{len(lines) - 1} more lines)"
 
 
 if __name__ == "__main__":

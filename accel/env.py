@@ -237,13 +237,22 @@ class Environment:
         """Read and check a JSON configuration file."""
         path = Path(path)
         try:
-            text = path.read_text()
+            if path.stat().st_size > MAX_CONFIG_BYTES:
+                raise ConfigError(
+                    f"configuration {path} is larger than {MAX_CONFIG_BYTES} bytes; a "
+                    "configuration is a small JSON object"
+                )
+            text = path.read_bytes().decode("utf-8")
         except OSError as exc:
-            raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+            raise ConfigError(f"cannot read configuration {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"configuration {path} is not UTF-8 text (a JSON object)") from None
         try:
             cfg = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"configuration {path} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"configuration {path} is nested too deeply to be one") from None
         if not isinstance(cfg, dict):
             raise ConfigError(f"configuration {path} must hold a JSON object")
         return cls.from_dict(cfg, str(path))
@@ -337,6 +346,7 @@ def intrinsic(name: str, env: Environment) -> Any:
     return factory(env)
 
 
+MAX_CONFIG_BYTES = 1 << 16
 _ENV_STACK: list[Environment] = []
 _FILE_CACHE: dict[tuple[str, float], Environment] = {}
 
@@ -378,8 +388,13 @@ def using_env(config: Environment | Mapping[str, Any] | str | os.PathLike) -> It
         base = json.loads(PACKAGED_CONFIG.read_text())
         base.update(config)
         env = Environment.from_dict(base, "using_env(...)")
-    else:
+    elif isinstance(config, (str, os.PathLike)):
         env = Environment.from_file(config)
+    else:
+        raise ConfigError(
+            f"using_env takes an Environment, a dict of keys or a path to a JSON file, not "
+            f"{type(config).__name__}"
+        )
     _ENV_STACK.append(env)
     try:
         yield env

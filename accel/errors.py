@@ -69,5 +69,6 @@ class SaveError(AccelError):
     """A program or module could not be written."""
 
 
-class LoadError(AccelError):
-    """A program or module file could not be read: missing, malformed, or from another version."""
+class LoadError(BuildError):
+    """A program, module or replay file could not be read: missing, not a file of its kind,
+    malformed, or from another version. (A BuildError, since loading builds from the file.)"""

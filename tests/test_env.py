@@ -46,10 +46,11 @@ def test_default_environment_matches_the_classic_design():
 
 
 def test_using_env_overrides_temporarily():
-    with accel.using_env({"LOG_BLOCK": 3, "LOG_BATCH": 1}) as env:
+    # A smaller accumulator keeps every instruction field encodable with 8-wide blocks.
+    with accel.using_env({"LOG_BLOCK": 3, "LOG_BATCH": 1, "LOG_ACC_BUFF_SIZE": 15}) as env:
         assert accel.get_env() is env
         assert (env.BATCH, env.BLOCK_IN) == (2, 8)
-        assert env.name == "sim_2x8_i8w8a32_15_15_18_17"
+        assert env.name == "sim_2x8_i8w8a32_15_15_18_15"
     assert accel.get_env().BLOCK_IN == 16
 
 
@@ -96,3 +97,9 @@ def test_missing_file(tmp_path, monkeypatch):
     monkeypatch.setenv("ACCEL_CONFIG", str(tmp_path / "nope.json"))
     with pytest.raises(ConfigError, match="does not exist"):
         accel.get_env()
+
+
+def test_using_env_refuses_what_is_not_a_configuration():
+    with pytest.raises(accel.ConfigError, match="using_env takes an Environment, a dict"):
+        with accel.using_env(42):
+            pass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import zipfile
 from pathlib import Path
 
 from accel.env import get_env
@@ -32,17 +31,21 @@ def register(subparsers) -> None:
 
 
 def _cmd_disasm(args: argparse.Namespace) -> int:
-
-    if zipfile.is_zipfile(args.file):
+    data = _read_bytes(args.file)
+    if data[:2] == b"PK":  # a zip archive, so a replay file (truncated ones included)
         replay = load_replay(args.file)
         print(disassemble(replay.words, replay.env))
-    else:
-        print(disassemble(_read_bytes(args.file), get_env()))
+        return 0
+    if len(data) % 16:
+        raise AccelError(
+            f"{args.file} is neither a replay file (.npz) nor raw 128-bit instruction words "
+            f"(its {len(data)} bytes are not a whole number of 16-byte instructions)"
+        )
+    print(disassemble(data, get_env()))
     return 0
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-
     replay = load_replay(args.file)
     report, _ = replay.run(trace=args.trace is not None)
     print(
@@ -56,7 +59,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _read_bytes(path: Path) -> bytes:
-
     try:
         return path.read_bytes()
     except OSError as exc:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sim_streams import Bench, alu, finish, gemm, load, store
 
-from accel.errors import SimulatorError
+from accel.errors import LoadError
 from accel.hw.isa import AluOp, MemType, Uop
 from accel.sim.replay import capture, load_replay
 
@@ -87,5 +87,5 @@ def test_replay_keeps_sram_contents_from_earlier_runs(tmp_path):
 def test_unreadable_replay_file(tmp_path):
     path = tmp_path / "bad.npz"
     path.write_bytes(b"not a replay")
-    with pytest.raises(SimulatorError, match="not a readable replay file"):
+    with pytest.raises(LoadError, match="not a readable replay archive"):
         load_replay(path)

@@ -37,5 +37,5 @@ def test_replay_and_disasm_of_a_replay_file(tmp_path, capsys):
 def test_errors_are_reported_not_raised(tmp_path, capsys):
     path = tmp_path / "odd.bin"
     path.write_bytes(b"123")
-    assert main(["disasm", str(path)]) == 1
-    assert "multiple of 16 bytes" in capsys.readouterr().err
+    assert main(["disasm", str(path)]) == 2
+    assert "not a whole number of 16-byte instructions" in capsys.readouterr().err
