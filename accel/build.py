@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from accel.env import Environment, get_env
+from accel.errors import ConfigError, LoadError
 from accel.lower.codegen_accel import generate_accel_source, uses_accelerator
 from accel.lower.codegen_host import generate_host_source
 from accel.lower.pipeline import LoweredFunc, lower
@@ -44,9 +45,23 @@ def module_from_lowered(lowered: LoweredFunc, env: Environment, target: str) -> 
 
 def load_module(path: str | Path) -> Module:
     """Load a module written by ``Module.save``; its host code is generated anew from the
-    program in the file (which holds no code). Raises BuildError for a malformed file."""
-    lowered, config, target, _extra = module_file.loads(Path(path).read_text())
-    return module_from_lowered(lowered, Environment.from_dict(config, str(path)), target)
+    program in the file (which holds no code). Raises LoadError (a BuildError) for a file that
+    cannot be read or is not a valid module file, saying what is wrong and where."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > module_file.MAX_TEXT_CHARS:
+            raise LoadError(f"{path} is larger than a module file may be")
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise LoadError(f"cannot read module file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise LoadError(f"{path} is not a module file (not UTF-8 JSON text)") from None
+    lowered, config, target, _extra = module_file.loads(text)
+    try:
+        env = Environment.from_dict(config, str(path))
+    except ConfigError as exc:
+        raise LoadError(f"module file {path}: {exc}") from None
+    return module_from_lowered(lowered, env, target)
 
 
 __all__ = ["Module", "build", "load_module", "module_from_lowered"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from accel.env import Environment
-from accel.errors import ArgumentError
+from accel.errors import ArgumentError, SaveError
 from accel.hw.memory import DeviceMemory
 from accel.lower import coproc, host_support, ir
 from accel.lower.codegen_host import python_ident
@@ -58,8 +58,14 @@ class Module:
         return self.lowered.params
 
     def save(self, path: str | Path) -> None:
-        """Write the module to one file (JSON; see ``docs/module_format.md``)."""
-        Path(path).write_text(module_file.dumps(self.lowered, self.env, self.target))
+        """Write the module to one file (JSON; see ``docs/module_format.md``). Raises
+        SaveError when the file cannot be written."""
+        text = module_file.dumps(self.lowered, self.env, self.target)
+        try:
+            Path(path).write_text(text)
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise SaveError(f"cannot save module {self.name} to {path}: {reason}") from None
 
     def _check(self, arrays) -> list[np.ndarray]:
         """The numpy data of ``arrays``, checked against the parameters: one array per

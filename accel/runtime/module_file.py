@@ -19,7 +19,7 @@ import re
 from typing import Any, NoReturn
 
 from accel.env import Environment
-from accel.errors import BuildError, ConfigError
+from accel.errors import BuildError, ConfigError, LoadError
 from accel.lower import ir
 from accel.lower.coproc import RUNTIME_CALLS, SramAddr
 from accel.lower.pipeline import LoweredFunc
@@ -402,7 +402,7 @@ def _config(data: Any) -> dict:
     try:
         return Environment.from_dict(data, "module file: config").to_dict()
     except ConfigError as exc:
-        raise BuildError(str(exc)) from None
+        raise LoadError(str(exc)) from None
 
 
 def _ref(ref: Any, table: list, what: str, path: str) -> Any:
@@ -492,7 +492,7 @@ def _fail(path: str, message: str) -> NoReturn:
     if len(path) > 160:  # deep nesting: keep where it starts and where it went wrong
         path = f"{path[:70]}...{path[-70:]}"
     where = f"{path}: " if path else ""
-    raise BuildError(f"module file: {where}{message}")
+    raise LoadError(f"module file: {where}{message}")
 
 
 __all__ = ["FORMAT", "VERSION", "dumps", "loads"]

@@ -287,7 +287,16 @@ def binary(op: str, a: Any, b: Any) -> Expr:
     if op in ("shl", "shr"):
         if dt.is_bool(a.dtype):
             raise ExprError("cannot shift a bool")
+        bits = dt.bits(a.dtype)
+        if isinstance(b, Const) and not 0 <= b.value < bits:
+            sign = "<<" if op == "shl" else ">>"
+            raise ExprError(
+                f"shift amount {b.value} of {a} {sign} {b.value} is outside [0, {bits - 1}] for "
+                f"{a.dtype}; a negative amount does not reverse the shift, use the other operator"
+            )
         return BinOp(op, a, b, a.dtype)
+    if op in ("floordiv", "floormod") and isinstance(b, Const) and b.value == 0:
+        raise ExprError(f"{a} {BINARY_OPS[op]} 0: division by zero")
     return BinOp(op, a, b, dt.promote(a.dtype, b.dtype, BINARY_OPS[op]))
 
 

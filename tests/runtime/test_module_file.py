@@ -532,3 +532,20 @@ def test_runtime_calls_are_stored_by_field_name_and_checked_on_load():
     call["args"]["x_size"] = "text"
     with pytest.raises(BuildError, match=r"args.x_size: runtime call arguments are integers"):
         loads(json.dumps(doc))
+
+
+def test_unreadable_module_files_and_unwritable_paths_are_typed_errors(tmp_path):
+    from accel.errors import LoadError, SaveError
+
+    with pytest.raises(LoadError, match="cannot read module file .*missing.json"):
+        accel.load_module(tmp_path / "missing.json")
+    with pytest.raises(LoadError, match="cannot read module file"):
+        accel.load_module(tmp_path)  # a directory
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(LoadError, match="not UTF-8 JSON text"):
+        accel.load_module(binary)
+    s, args = accel_vadd()
+    f = accel.build(s, args, name="vadd_save")
+    with pytest.raises(SaveError, match="cannot save module vadd_save to .*no/such"):
+        f.save(tmp_path / "no" / "such" / "f.json")

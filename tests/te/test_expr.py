@@ -80,3 +80,25 @@ def test_min_max_are_elementwise_or_reductions():
     assert r.combiner == "max" and r.axes == (k,)
     with pytest.raises(ExprError, match="not a reduction axis"):
         te.sum(a[0], axis=te.thread_axis("cthread"))
+
+
+@pytest.mark.parametrize("amount", [-1, 32, 40])
+def test_constant_shifts_outside_the_width_are_refused(amount):
+    from accel.errors import ExprError
+
+    x = te.var("x", "int32")
+    with pytest.raises(ExprError, match=rf"shift amount {amount} .* outside \[0, 31\] for int32"):
+        x >> amount
+    with pytest.raises(ExprError, match="outside"):
+        x << amount
+    x >> 31  # the widest legal shift
+
+
+def test_constant_division_by_zero_is_refused():
+    from accel.errors import ExprError
+
+    x = te.var("x", "int32")
+    with pytest.raises(ExprError, match="division by zero"):
+        x // 0
+    with pytest.raises(ExprError, match="division by zero"):
+        x % 0
