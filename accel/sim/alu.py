@@ -14,11 +14,13 @@ leaves the sign, a left shift leaves 0), which is the exact mathematical result,
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from accel.env import Environment
-from accel.hw.isa import AluInsn, AluOp, uop_columns
-from accel.sim.loops import PlanCache, as_slice, check_bound, expand
+from accel.hw.isa import AluInsn, AluOp
+from accel.sim.loops import PlanCache, as_slice, check_bound, chunks, expand, shifted_columns
 from accel.sim.state import Srams
 
 
@@ -76,10 +78,16 @@ class AluUnit:
 
     def execute(self, insn: AluInsn, uops: np.ndarray | None = None) -> None:
         """Run one ALU instruction with the micro-ops in SRAM (or ``uops``, its micro-op words,
-        when a stream plan supplies them); raises SimulatorError for an SRAM index past the end."""
-        plan = self._plan(insn, uops)
-        if plan is None:
+        when a stream plan supplies them); raises SimulatorError for an SRAM index past the end.
+        A huge instruction runs in pieces, in execution order (``loops.chunks``)."""
+        words = self.srams.uop[insn.uop_bgn : insn.uop_end] if uops is None else uops
+        if not (words.size and insn.iter_out and insn.iter_in):
             return
+        for i0, ic, j0, jc in chunks(insn.iter_out, insn.iter_in, words.size):
+            self._execute(replace(insn, iter_out=ic, iter_in=jc), words, (i0, j0))
+
+    def _execute(self, insn: AluInsn, words: np.ndarray, start: tuple[int, int]) -> None:
+        plan = self._plan(insn, words, start)
         acc = self.srams.acc
         native = acc.dtype == np.int32 and (insn.use_imm or insn.alu_opcode != AluOp.SHR)
         for dst, src in plan.chunks:
@@ -96,11 +104,9 @@ class AluUnit:
                 b = np.int64(insn.imm) if insn.use_imm else acc[src].astype(np.int64)
                 acc[dst] = _OPS[insn.alu_opcode](a, b).astype(acc.dtype)
 
-    def _plan(self, insn: AluInsn, uops: np.ndarray | None) -> AluPlan | None:
-        words = self.srams.uop[insn.uop_bgn : insn.uop_end] if uops is None else uops
-        if not (words.size and insn.iter_out and insn.iter_in):
-            return None
+    def _plan(self, insn: AluInsn, words: np.ndarray, start: tuple[int, int]) -> AluPlan:
         key = (
+            start,
             insn.use_imm,
             insn.iter_out,
             insn.iter_in,
@@ -110,11 +116,11 @@ class AluUnit:
             insn.src_factor_in,
             words.tobytes(),
         )
-        return self.plans.get(key, lambda: self._build(insn, words))
+        return self.plans.get(key, lambda: self._build(insn, words, start))
 
-    def _build(self, insn: AluInsn, words: np.ndarray) -> AluPlan:
+    def _build(self, insn: AluInsn, words: np.ndarray, start: tuple[int, int]) -> AluPlan:
         depth = self.env.ACC_BUFF_DEPTH
-        udst, usrc, _ = uop_columns(words, self.env)
+        udst, usrc, _ = shifted_columns(words, self.env, insn, start)
         loops = (insn.iter_out, insn.iter_in)
         dst = expand(udst, *loops, insn.dst_factor_out, insn.dst_factor_in)
         check_bound(dst, depth, "acc")

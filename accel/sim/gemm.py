@@ -20,11 +20,13 @@ and in int64 otherwise; the exact sum is wrapped to the accumulator width once, 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from accel.env import Environment
-from accel.hw.isa import GemmInsn, uop_columns
-from accel.sim.loops import PlanCache, as_slice, check_bound, expand
+from accel.hw.isa import GemmInsn
+from accel.sim.loops import PlanCache, as_slice, check_bound, chunks, expand, shifted_columns
 from accel.sim.state import Srams
 
 # Below this many products a plan skips the pattern search: rows mode is as fast there.
@@ -127,10 +129,17 @@ class GemmUnit:
         self._product_bound = bound * env.BLOCK_IN  # |sum| bound per reduction element
 
     def execute(self, insn: GemmInsn) -> None:
-        """Run one GEMM instruction; raises SimulatorError for an SRAM index past the end."""
-        plan = self._plan(insn)
-        if plan is None:
+        """Run one GEMM instruction; raises SimulatorError for an SRAM index past the end.
+        A huge instruction runs in pieces (``loops.chunks``), which is exact since its
+        products only add up."""
+        words = self.srams.uop[insn.uop_bgn : insn.uop_end]
+        if not (words.size and insn.iter_out and insn.iter_in):
             return
+        for i0, ic, j0, jc in chunks(insn.iter_out, insn.iter_in, words.size):
+            self._execute(replace(insn, iter_out=ic, iter_in=jc), words, (i0, j0))
+
+    def _execute(self, insn: GemmInsn, words: np.ndarray, start: tuple[int, int]) -> None:
+        plan = self._plan(insn, words, start)
         acc = self.srams.acc
         if plan.reset:
             acc[plan.dst] = 0
@@ -139,11 +148,9 @@ class GemmUnit:
         acc[plan.dst] = (acc[plan.dst].astype(np.int64) + result.astype(np.int64)).astype(acc.dtype)
 
     # -- planning --------------------------------------------------------------------------
-    def _plan(self, insn: GemmInsn) -> GemmPlan | None:
-        words = self.srams.uop[insn.uop_bgn : insn.uop_end]
-        if not (words.size and insn.iter_out and insn.iter_in):
-            return None
+    def _plan(self, insn: GemmInsn, words: np.ndarray, start: tuple[int, int]) -> GemmPlan:
         key = (
+            start,
             insn.reset_reg,
             insn.iter_out,
             insn.iter_in,
@@ -155,11 +162,11 @@ class GemmUnit:
             insn.wgt_factor_in,
             words.tobytes(),
         )
-        return self.plans.get(key, lambda: self._build(insn, words))
+        return self.plans.get(key, lambda: self._build(insn, words, start))
 
-    def _build(self, insn: GemmInsn, words: np.ndarray) -> GemmPlan:
+    def _build(self, insn: GemmInsn, words: np.ndarray, start: tuple[int, int]) -> GemmPlan:
         env = self.env
-        udst, usrc, uwgt = uop_columns(words, env)
+        udst, usrc, uwgt = shifted_columns(words, env, insn, start)
         loops = (insn.iter_out, insn.iter_in)
         dst = expand(udst, *loops, insn.dst_factor_out, insn.dst_factor_in)
         check_bound(dst, env.ACC_BUFF_DEPTH, "acc")

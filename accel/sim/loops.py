@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from accel.errors import SimulatorError
+from accel.hw.isa import uop_columns
 
 PLAN_CACHE_SIZE = 4096  # distinct instruction shapes remembered before the cache starts over
 
@@ -26,6 +27,42 @@ class PlanCache:
                 self._plans.clear()
             plan = self._plans[key] = build()
         return plan
+
+
+# Iterations (loop steps x micro-ops) whose index arrays one step builds at once. A legal
+# instruction can have 16383 x 16383 iterations per micro-op; larger ones run in pieces of this
+# size, in their execution order, so memory stays bounded.
+CHUNK_ITERATIONS = 1 << 20
+
+
+def chunks(iter_out: int, iter_in: int, n_uops: int) -> list[tuple[int, int, int, int]]:
+    """``(i0, i_count, j0, j_count)`` pieces of the ``iter_out`` x ``iter_in`` loop nest, each
+    with at most ``CHUNK_ITERATIONS`` iterations (at least one loop step), in execution order:
+    whole rows of the inner loop when they fit, else pieces of one row."""
+    row = iter_in * n_uops
+    if iter_out * row <= CHUNK_ITERATIONS:
+        return [(0, iter_out, 0, iter_in)]
+    if row <= CHUNK_ITERATIONS:
+        step = CHUNK_ITERATIONS // row
+        return [(i, min(step, iter_out - i), 0, iter_in) for i in range(0, iter_out, step)]
+    step = max(1, CHUNK_ITERATIONS // n_uops)
+    return [
+        (i, 1, j, min(step, iter_in - j)) for i in range(iter_out) for j in range(0, iter_in, step)
+    ]
+
+
+def shifted_columns(words: np.ndarray, env, insn, start: tuple[int, int]):
+    """The micro-ops' (dst, src, wgt) index columns for the piece of ``insn`` whose loops start
+    at ``start`` = (i0, j0): each index moved by ``i0 * factor_out + j0 * factor_in``."""
+    udst, usrc, uwgt = uop_columns(words, env)
+    i0, j0 = start
+    if not (i0 or j0):
+        return udst, usrc, uwgt
+    udst = udst + i0 * insn.dst_factor_out + j0 * insn.dst_factor_in
+    usrc = usrc + i0 * insn.src_factor_out + j0 * insn.src_factor_in
+    if hasattr(insn, "wgt_factor_out"):
+        uwgt = uwgt + i0 * insn.wgt_factor_out + j0 * insn.wgt_factor_in
+    return udst, usrc, uwgt
 
 
 def expand(base: np.ndarray, iter_out: int, iter_in: int, f_out: int, f_in: int) -> np.ndarray:

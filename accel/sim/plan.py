@@ -44,7 +44,7 @@ from accel.hw.isa import AluInsn, GemmInsn, MemInsn, MemType, Opcode, uop_column
 from accel.hw.memory import DeviceMemory
 from accel.hw.modules import insn_kind
 from accel.sim.gemm import compute_products, plan_products
-from accel.sim.loops import check_bound, expand
+from accel.sim.loops import CHUNK_ITERATIONS, check_bound, expand
 from accel.sim.state import Srams
 
 # Memory types whose DRAM address comes from the program's arguments (relocatable); micro-op
@@ -395,6 +395,7 @@ class _Translator:
         words = self.uop[insn.uop_bgn : insn.uop_end]
         if not (words.size and insn.iter_out and insn.iter_in):
             return
+        _check_size(insn, words.size)
         udst, usrc, uwgt = uop_columns(words, self.env)
         loops = (insn.iter_out, insn.iter_in)
         dst = expand(udst, *loops, insn.dst_factor_out, insn.dst_factor_in)
@@ -426,6 +427,7 @@ class _Translator:
         words = self.uop[insn.uop_bgn : insn.uop_end].copy()
         if not (words.size and insn.iter_out and insn.iter_in):
             return
+        _check_size(insn, words.size)
         udst, usrc, _ = uop_columns(words, self.env)
         loops = (insn.iter_out, insn.iter_in)
         rows = expand(udst, *loops, insn.dst_factor_out, insn.dst_factor_in)
@@ -483,6 +485,16 @@ class _Translator:
         written = np.flatnonzero(self.uop_written)
         if written.size:
             prog.uop_final = (written, self.uop[written])
+
+
+class TooLarge(Exception):
+    """A stream with an instruction too large to translate; it runs instruction by instruction,
+    where huge instructions run in pieces of bounded memory."""
+
+
+def _check_size(insn, n_uops: int) -> None:
+    if insn.iter_out * insn.iter_in * n_uops > CHUNK_ITERATIONS:
+        raise TooLarge
 
 
 # Slot ids: a loaded element k is _LOADED + k; the initial value number k is -2 - k.

@@ -38,7 +38,7 @@ from accel.sim.blas import blas_threads, default_blas_threads
 from accel.sim.dispatch import Route, route
 from accel.sim.gemm import GemmUnit
 from accel.sim.load import STAT_OF_TYPE, no_op, prepare_load
-from accel.sim.plan import DATA_TYPES, StreamProgram, translate
+from accel.sim.plan import DATA_TYPES, StreamProgram, TooLarge, translate
 from accel.sim.state import Srams, TokenQueues
 from accel.sim.stats import add_timing, empty_stats, merge
 from accel.sim.store import prepare_store
@@ -66,7 +66,7 @@ class _Schedule:
 @dataclass(frozen=True)
 class _CachedStream:
     schedule: _Schedule
-    program: StreamProgram
+    program: StreamProgram | None  # None: interpreted every time (see plan.TooLarge)
 
 
 @dataclass(frozen=True)
@@ -195,22 +195,25 @@ class Simulator:
         if cached is None:
             stream = self._fetch_words(words)
             schedule = self._schedule(stream)
-            program = translate(
-                [e.insn for e in stream],
-                schedule.order,
-                dram_base,
-                self.env,
-                self.srams,
-                self.dram,
-                self._alu,
-            )
+            try:
+                program = translate(
+                    [e.insn for e in stream],
+                    schedule.order,
+                    dram_base,
+                    self.env,
+                    self.srams,
+                    self.dram,
+                    self._alu,
+                )
+            except TooLarge:
+                program = None
             cached = _CachedStream(schedule, program)
             if len(self._plans) >= _PLAN_CACHE_SIZE:
                 self._plans.clear()
             self._plans[key] = cached
         schedule = cached.schedule
         with blas_threads(self.blas_threads):
-            if not cached.program.run(dram_base):
+            if cached.program is None or not cached.program.run(dram_base):
                 self._interpret(self._fetch_words(words), schedule.order)
         return self._finish(schedule)
 
