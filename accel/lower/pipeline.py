@@ -15,11 +15,13 @@ from accel.errors import LoweringError
 from accel.lower import ir
 from accel.lower.ir import function_str, stmt_str
 from accel.lower.passes.distribute_loops import distribute_loops
+from accel.lower.passes.distribute_tiles import distribute_tiles
 from accel.lower.passes.fold_uop_loops import fold_uop_loops
 from accel.lower.passes.inject_alu import inject_alu
 from accel.lower.passes.inject_deps import inject_deps
 from accel.lower.passes.inject_dma import inject_dma
 from accel.lower.passes.inject_vthread import inject_vthread
+from accel.lower.passes.inline_copies import inline_copies
 from accel.lower.passes.simplify import simplify_pass
 from accel.lower.passes.sram import allocate_sram, coproc_sync, lift_alloc
 from accel.lower.schedule_ops import schedule_to_stmt
@@ -43,6 +45,8 @@ PASSES: list[tuple[str, Pass]] = [
     ("lift_alloc", lift_alloc),
     ("allocate_sram", allocate_sram),
     ("coproc_sync", coproc_sync),
+    ("inline_copies", inline_copies),
+    ("distribute_tiles", distribute_tiles),
     ("distribute_loops", distribute_loops),
 ]
 
@@ -95,6 +99,11 @@ def lower(
     for a in args:
         if not isinstance(a, Tensor):
             raise LoweringError(f"lower: arguments must be tensors, got {a!r}")
+    seen: set[int] = set()
+    for a in args:
+        if id(a) in seen:
+            raise LoweringError(f"lower: tensor {a.name} is listed twice among the arguments")
+        seen.add(id(a))
     if dump_after is not None and dump_after not in pass_names():
         raise LoweringError(
             f"lower: unknown pass {dump_after!r}; passes are {', '.join(pass_names())}"

@@ -89,10 +89,19 @@ class Stage:
                 f"{primitive} on stage {self.name}: axis {axis.name} was already split or fused; "
                 "use the axes that split/fuse returned"
             )
+        owner = self._owner_of(axis)
+        where = f"it is an axis of stage {owner}" if owner else "it belongs to no stage"
         raise ScheduleError(
-            f"{primitive} on stage {self.name}: axis {axis.name} does not belong to this stage "
-            f"(its axes are {', '.join(iv.name for iv in self.leaf_iter_vars)})"
+            f"{primitive} on stage {self.name}: axis {axis.name} does not belong to this stage; "
+            f"{where} (this stage's axes are {', '.join(iv.name for iv in self.leaf_iter_vars)})"
         )
+
+    def _owner_of(self, axis: IterVar) -> str | None:
+        """The name of the stage of this schedule that has ``axis``, if any."""
+        for stage in getattr(self.schedule, "stages", ()):
+            if axis in stage.all_iter_vars:
+                return stage.name
+        return None
 
     def _attr(self, axis: IterVar) -> IterVarAttr:
         return self.iter_var_attrs.setdefault(axis, IterVarAttr())
@@ -200,7 +209,7 @@ class Stage:
             raise ScheduleError(
                 f"compute_at of stage {self.name}: cannot compute a stage at itself"
             )
-        parent._leaf(axis, f"compute_at of {self.name} into")
+        parent._leaf(axis, f"compute_at of {self.name}: the target axis")
         if not self.schedule.depends_on(parent, self):
             raise ScheduleError(
                 f"compute_at of stage {self.name}: stage {parent.name} does not use {self.name}; "

@@ -297,7 +297,13 @@ def compute(
     shape = _shape(shape, f"compute {name}")
     names = _axis_names(fcompute, len(shape), name)
     axis = tuple(IterVar(Range.from_extent(n), Var(v), DATA_PAR) for v, n in zip(names, shape))
-    body = as_expr(fcompute(*[iv.var for iv in axis]))
+    value = fcompute(*[iv.var for iv in axis])
+    if isinstance(value, (tuple, list)):
+        raise ExprError(
+            f"compute {name}: the function returned {len(value)} values; a compute defines one "
+            "tensor, so return one expression (declare one compute per output)"
+        )
+    body = as_expr(value)
     _check_reduce_placement(body, name)
     reduce_axis = body.axes if isinstance(body, Reduce) else ()
     op = ComputeOp(name, axis, tuple(reduce_axis), body, tag, dict(attrs or {}))

@@ -224,3 +224,37 @@ def test_splitting_the_loop_a_stage_is_computed_at():
     s[D].split(D.op.axis[0], factor=2)
     with pytest.raises(ScheduleError, match=r"stage C is computed at D.i, which was split"):
         accel.lower(s, [A, B, D])
+
+
+def test_messages_name_the_stage_that_owns_a_foreign_axis():
+    from accel import te
+    from accel.errors import ScheduleError
+
+    A = te.placeholder((4,), "int32", "A")
+    B = te.compute((4,), lambda i: A[i] + 1, "B")
+    C = te.compute((4,), lambda i: B[i] * 2, "C")
+    s = te.create_schedule(C.op)
+    with pytest.raises(
+        ScheduleError, match="axis i does not belong to this stage; it is an axis of stage B"
+    ):
+        s[C].split(s[B].op.axis[0], 2)
+
+
+def test_a_compute_returning_several_values_is_refused():
+    from accel import te
+    from accel.errors import ExprError
+
+    A = te.placeholder((4,), "int32", "A")
+    with pytest.raises(ExprError, match="returned 2 values; a compute defines one tensor"):
+        te.compute((4,), lambda i: (A[i], A[i]), "T")
+
+
+def test_an_argument_listed_twice_is_refused():
+    import accel
+    from accel import te
+    from accel.errors import LoweringError
+
+    A = te.placeholder((4,), "int32", "A")
+    B = te.compute((4,), lambda i: A[i] + 1, "B")
+    with pytest.raises(LoweringError, match="tensor A is listed twice"):
+        accel.build(te.create_schedule(B.op), [A, A, B])

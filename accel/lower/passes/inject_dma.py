@@ -80,10 +80,13 @@ class _DmaCopy:
         elif src.scope == self.env.acc_scope and dst.scope == ir.GLOBAL:
             if cond is not None:
                 self.fail("stores cannot pad; only loads zero-fill")
-            if dst.dtype != self.env.out_dtype or cast != self.env.out_dtype:
+            out = self.env.out_dtype
+            if dst.dtype != out:
+                self.fail(f"a store writes {out}, but the destination {dst.name} is {dst.dtype}")
+            if (cast or src.dtype) != out:  # no cast needed when accumulators are already out
                 self.fail(
-                    f"a store narrows accumulators to {self.env.out_dtype}; cast the value to "
-                    f"{self.env.out_dtype} (the destination is {dst.dtype})"
+                    f"a store narrows {src.dtype} accumulators to {out}; cast the stored value "
+                    f"to {out} (.astype({out!r}))"
                 )
             mem_type = MemType.OUT
             sram_buf, sram_index, dram_buf, dram_index = src, value.index, dst, self.store.index
