@@ -124,6 +124,11 @@ def load_replay(path: str | os.PathLike) -> Replay:
         raise LoadError(f"cannot read {where}: {exc.strerror or exc}") from None
     if size > MAX_REPLAY_BYTES:
         raise LoadError(f"{where} is {size} bytes, more than the {MAX_REPLAY_BYTES} allowed")
+    if not zipfile.is_zipfile(path):
+        raise LoadError(
+            f"{where} is not a readable replay archive (a .npz file written by Replay.save): "
+            "it is not a zip archive"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             if not hasattr(data, "files"):
