@@ -31,6 +31,18 @@ def ext_dev(index: int = 0) -> Device:
     return Device("ext_dev", index)
 
 
+_LAZY = ("frontend", "graph")  # the graph level pulls in onnx: imported on first use
+
+
+def __getattr__(name: str):
+    """``accel.frontend`` and ``accel.graph`` without importing them (and onnx) up front."""
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"accel.{name}")
+    raise AttributeError(f"module 'accel' has no attribute {name!r}")
+
+
 __all__ = [
     "AccelError",
     "Device",
@@ -39,6 +51,8 @@ __all__ = [
     "load_module",
     "cpu",
     "ext_dev",
+    "frontend",
+    "graph",
     "lower",
     "nd",
     "sim",
