@@ -7,8 +7,7 @@ from accel.graph.graph import Graph
 from accel.graph.ir import OPS, Node, TensorInfo
 from accel.graph.packing import PackedGraph, Step, pack
 from accel.graph.profile import Profile, StepProfile
-from accel.graph.program import Program, build
-from accel.graph.program_file import load_program
+from accel.graph.program import Program, build, load_program
 from accel.graph.quantization import quantize
 from accel.graph.quantized import QuantizedGraph, QuantRecord
 

@@ -25,6 +25,7 @@ from accel.graph.operators import declare, ident
 from accel.graph.ops import KERNELS
 from accel.graph.packing import ACCEL, PackedGraph, Step, not_quantized, pack
 from accel.graph.profile import Profile, StepProfile
+from accel.graph.program_file import read_program, save_program
 from accel.graph.qdq import QDQ_OPS
 from accel.graph.quantization import quantize
 from accel.graph.quantized import QuantizedGraph
@@ -357,10 +358,8 @@ class Program:
         }
 
     def save(self, path) -> None:
-        """Write the program to ``path`` (a zip of JSON and ``.npy`` files; no code, no
-        pickles): see :func:`accel.graph.program_file.save_program`."""
-        from accel.graph.program_file import save_program
-
+        """Write the program to ``path``: a zip of JSON and ``.npy`` files, no code and no
+        pickles (``accel/graph/program_file.py``). Raises SaveError."""
         save_program(self, path)
 
     def __repr__(self) -> str:
@@ -368,6 +367,13 @@ class Program:
             f"<accel.graph.Program {self.graph.name}: {len(self.packed.accel_steps)} accelerator "
             f"steps, {len(self.packed.host_steps)} host steps>"
         )
+
+
+def load_program(path) -> Program:
+    """A program saved with ``Program.save``, checked completely (see
+    ``accel/graph/program_file.py``). Raises LoadError naming what is missing, malformed or
+    inconsistent."""
+    return Program(*read_program(path))
 
 
 def _transfer(action: Action, start: float) -> StepProfile:

@@ -29,9 +29,9 @@ from accel.build import module_from_lowered
 from accel.env import Environment
 from accel.errors import AccelError, LoadError, SaveError
 from accel.graph.graph_file import DTYPES, graph_from_data, graph_to_data
-from accel.graph.packing import ACCEL, pack
-from accel.graph.program import Program
+from accel.graph.packing import ACCEL, PackedGraph, pack
 from accel.runtime import module_file
+from accel.runtime.module import Module
 from accel.topi import Conv2dTiles, DenseTiles, VectorTiles
 
 FORMAT = "accel-program"
@@ -41,8 +41,9 @@ MAX_MEMBER_BYTES = 1 << 30
 TILE_TYPES = {cls.__name__: cls for cls in (Conv2dTiles, DenseTiles, VectorTiles)}
 
 
-def save_program(program: Program, path) -> None:
-    """Write ``program`` to the zip file ``path``. Raises SaveError when it cannot be written."""
+def save_program(program, path) -> None:
+    """Write ``program`` (an ``accel.graph.Program``) to the zip file ``path``. Raises
+    SaveError when it cannot be written."""
     graph_data, constants = graph_to_data(program.graph)
     const_files = {name: f"constants/{i}.npy" for i, name in enumerate(sorted(constants))}
     module_files: dict[int, str] = {}
@@ -83,8 +84,9 @@ def save_program(program: Program, path) -> None:
         raise SaveError(f"cannot write the program to {path}: {exc}") from None
 
 
-def load_program(path) -> Program:
-    """Read a program written by ``Program.save``. Raises LoadError naming what is missing,
+def read_program(path) -> tuple[PackedGraph, dict[str, Module], dict]:
+    """The packed graph, modules by step and tiles by step of a program file (what
+    ``accel.graph.load_program`` makes a Program of). Raises LoadError naming what is missing,
     malformed or inconsistent."""
     try:
         archive = zipfile.ZipFile(path)
@@ -96,7 +98,7 @@ def load_program(path) -> Program:
         return _load(archive, str(path))
 
 
-def _load(archive: zipfile.ZipFile, path: str) -> Program:
+def _load(archive: zipfile.ZipFile, path: str):
     manifest = _json(_read(archive, MANIFEST, path), f"{path}:{MANIFEST}")
     _keys(manifest, ("format", "version", "config", "graph", "constant_files", "steps"), "")
     if manifest["format"] != FORMAT:
@@ -144,7 +146,7 @@ def _load(archive: zipfile.ZipFile, path: str) -> Program:
             _fail(f"{where}.module", f"{member} takes {got}, the step passes {want}")
         modules[step.name] = module
         tiles[step.name] = _tiles(entry["tiles"], f"{where}.tiles")
-    return Program(packed, modules, tiles)
+    return packed, modules, tiles
 
 
 def _read(archive: zipfile.ZipFile, member: str, path: str) -> bytes:
