@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from accel.env import Environment, get_env
-from accel.errors import ConfigError, LoadError
+from accel.errors import BuildError, ConfigError, LoadError, LoweringError
 from accel.lower.codegen_accel import generate_accel_source, uses_accelerator
 from accel.lower.codegen_host import generate_host_source
 from accel.lower.pipeline import LoweredFunc, lower
+from accel.lower.verify import verify
 from accel.runtime import module_file
 from accel.runtime.module import AccelModule, HostModule, Module
 from accel.schedule.schedule import Schedule
@@ -59,9 +60,14 @@ def load_module(path: str | Path) -> Module:
     lowered, config, target, _extra = module_file.loads(text)
     try:
         env = Environment.from_dict(config, str(path))
-    except ConfigError as exc:
+        # The file's form was checked field by field; now its meaning: every variable bound,
+        # every buffer allocated, every scope known, and code that generates.
+        verify(lowered.body, lowered.params, env.scopes, where=f"module file {path}")
+        return module_from_lowered(lowered, env, target)
+    except (ConfigError, LoweringError, BuildError) as exc:
+        if isinstance(exc, LoadError):
+            raise
         raise LoadError(f"module file {path}: {exc}") from None
-    return module_from_lowered(lowered, env, target)
 
 
 __all__ = ["Module", "build", "load_module", "module_from_lowered"]
