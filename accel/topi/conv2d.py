@@ -26,6 +26,7 @@ from accel.topi.common import (
     requantize,
     zero_padded,
 )
+from accel.topi.tuning import tuned_tiles
 
 
 @dataclass
@@ -156,6 +157,8 @@ def default_tiles(
     divide the output-channel blocks move to rows, row threads that do not divide the rows
     fall back to 1): whole output rows, one input block a step, and of the
     output-channel blocks (up to 8) and rows that fit, those that load the fewest bytes."""
+    if tuned := tuned_tiles(default_tiles, op, env, threads=threads, row_threads=row_threads):
+        return tuned  # tuned tiles (accel.tune) answer first; see accel/topi/tuning.py
     ob, out_h, out_w = op.res.shape[-5:-2]  # per group when grouped
     icb = op.kernel.shape[-5]
     kh, kw = op.kernel.shape[-4:-2]

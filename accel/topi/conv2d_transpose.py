@@ -37,6 +37,7 @@ from accel.topi.conv2d import (
     split_threads,
 )
 from accel.topi.packing import pack_kernel
+from accel.topi.tuning import tuned_tiles
 
 
 def _phase_start(stride: int, padding: int) -> tuple[int, int]:
@@ -155,6 +156,8 @@ def default_transpose_tiles(op: Conv2d, env: Environment, threads: int = 2) -> C
     output rows), as many as fit, up to eight output-channel blocks whose phase kernels fit the
     weight SRAM, one input block a step; ``threads`` virtual threads along output channels (1
     when they cannot share them)."""
+    if tuned := tuned_tiles(default_transpose_tiles, op, env, threads=threads):
+        return tuned  # tuned tiles (accel.tune) answer first; see accel/topi/tuning.py
     _nb, ob, rows_total, s, cols_total, _s, _b, _o = op.res.shape
     taps = op.kernel.shape[4]
     threads = threads if ob % threads == 0 else 1

@@ -28,6 +28,7 @@ from accel.te import Tensor, compute, create_schedule, reduce_axis, thread_axis
 from accel.te import sum as te_sum
 from accel.topi.common import AluStep, Operand, alu_epilogue, check_bias, divisors, requantize
 from accel.topi.packing import channel_blocks
+from accel.topi.tuning import tuned_tiles
 
 
 @dataclass
@@ -153,6 +154,8 @@ def default_dense_tiles(op: Dense, env: Environment, threads: int = 2) -> DenseT
     threads the step is at most 1/8 of the input channels, so that one thread's loads run while
     another's GEMMs do. Raises AllocationError when not even one block of each fits.
     """
+    if tuned := tuned_tiles(default_dense_tiles, op, env, threads=threads):
+        return tuned  # tuned tiles (accel.tune) answer first; see accel/topi/tuning.py
     nb, ob, _b, _o = op.res.shape
     ib = op.data.shape[1]
     threads = threads if ob % threads == 0 else 1

@@ -32,6 +32,7 @@ from accel.te import Tensor, compute, const, create_schedule, if_then_else, thre
 from accel.te import all as te_all
 from accel.te import max as te_max
 from accel.topi.common import AluStep, alu_epilogue, divisors, requantize
+from accel.topi.tuning import tuned_tiles
 
 
 @dataclass
@@ -225,6 +226,8 @@ def default_vector_tiles(op: VectorOp, env: Environment, threads: int = 2) -> Ve
 
     Raises AllocationError when not even one output row of one channel block fits.
     """
+    if tuned := tuned_tiles(default_vector_tiles, op, env, threads=threads):
+        return tuned  # tuned tiles (accel.tune) answer first; see accel/topi/tuning.py
     cb, out_h = op.res.shape[1], op.res.shape[2]
     for t in dict.fromkeys((threads, 1)):
         if cb % t:
