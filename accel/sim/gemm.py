@@ -135,7 +135,11 @@ class GemmUnit:
         words = self.srams.uop[insn.uop_bgn : insn.uop_end]
         if not (words.size and insn.iter_out and insn.iter_in):
             return
-        for i0, ic, j0, jc in chunks(insn.iter_out, insn.iter_in, words.size):
+        pieces = chunks(insn.iter_out, insn.iter_in, words.size)
+        if len(pieces) == 1:
+            self._execute(insn, words, (0, 0))
+            return
+        for i0, ic, j0, jc in pieces:
             self._execute(replace(insn, iter_out=ic, iter_in=jc), words, (i0, j0))
 
     def _execute(self, insn: GemmInsn, words: np.ndarray, start: tuple[int, int]) -> None:
