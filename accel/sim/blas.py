@@ -1,13 +1,14 @@
 """How many threads the simulator's matrix products use.
 
 GEMM arithmetic ends in BLAS products (``gemm.py``, ``plan.py``). BLAS libraries pick their own
-thread counts; a user comparing against a single-threaded reference, or running several
-simulations side by side, wants to fix it. ``Simulator.blas_threads`` (or the environment
-variable ``ACCEL_BLAS_THREADS``) sets it for the simulator's own products only, through
-threadpoolctl, and leaves the process's setting alone everywhere else. Measured on the 2-core
-machine this project is developed on, OpenBLAS already runs products under about a million
-multiply-accumulates on one thread, and the batched products of a stream plan are faster with
-both cores, so the default is the library's own choice.
+thread counts, which suits one big product on an idle machine and hurts everywhere else: on the
+2-core machine this project is developed on, with other work running (a parallel test suite,
+a second simulation), OpenBLAS's two threads made whole-network simulations up to ten times
+slower than one thread, while on the idle machine two threads gained at most 1.7x on the
+largest products. So the simulator runs its own products on **one thread** by default, through
+threadpoolctl, and leaves the process's setting alone everywhere else. ``Simulator.blas_threads``
+or the environment variable ``ACCEL_BLAS_THREADS`` (a positive integer, or ``default`` for the
+library's own choice) changes it.
 """
 
 from __future__ import annotations
@@ -24,12 +25,17 @@ _controller: ThreadpoolController | None = None
 
 
 def default_blas_threads() -> int | None:
-    """``ACCEL_BLAS_THREADS`` as a thread count, or None (the BLAS library decides)."""
+    """``ACCEL_BLAS_THREADS`` as a thread count (1 when unset), or None for ``default`` (the
+    BLAS library decides)."""
     text = os.environ.get("ACCEL_BLAS_THREADS", "").strip()
     if not text:
+        return 1
+    if text == "default":
         return None
     if not text.isdigit() or int(text) < 1:
-        raise ConfigError(f"ACCEL_BLAS_THREADS must be a positive integer, not {text!r}")
+        raise ConfigError(
+            f"ACCEL_BLAS_THREADS must be a positive integer or 'default', not {text!r}"
+        )
     return int(text)
 
 

@@ -141,8 +141,8 @@ class Simulator:
         use_plans: run repeated streams from their cached plan (``accel/sim/plan.py``, the
             default); False interprets every run instruction by instruction (the reference
             the plans are tested against).
-        blas_threads: threads for the simulator's matrix products (None: the BLAS library's
-            choice; default from ``ACCEL_BLAS_THREADS``; see ``accel/sim/blas.py``).
+        blas_threads: threads for the simulator's matrix products (default 1, or
+            ``ACCEL_BLAS_THREADS``; None: the BLAS library's choice; see ``accel/sim/blas.py``).
     """
 
     def __init__(self, env: Environment, dram: DeviceMemory, trace: bool = True):

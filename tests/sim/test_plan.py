@@ -160,12 +160,15 @@ def test_blas_threads_come_from_the_environment_and_do_not_change_results(monkey
     from accel.errors import ConfigError
     from accel.sim.blas import default_blas_threads
 
-    monkeypatch.setenv("ACCEL_BLAS_THREADS", "1")
-    assert Bench().sim.blas_threads == 1
+    monkeypatch.setenv("ACCEL_BLAS_THREADS", "2")
+    assert Bench().sim.blas_threads == 2
+    monkeypatch.setenv("ACCEL_BLAS_THREADS", "default")
+    assert Bench().sim.blas_threads is None
     monkeypatch.setenv("ACCEL_BLAS_THREADS", "two")
     with pytest.raises(ConfigError, match="ACCEL_BLAS_THREADS must be a positive integer"):
         default_blas_threads()
     monkeypatch.delenv("ACCEL_BLAS_THREADS")
+    assert Bench().sim.blas_threads == 1
     states = []
     for threads in (None, 1):
         bench = Bench(trace=False)
