@@ -4,16 +4,22 @@ Loop nests run at numpy speed where that is safe. A perfect nest whose innermost
 store at an affine, injective index (an elementwise map) or a reduction ``C[i] = C[i] op x``
 (sum, min, max; the store index ignores the reduction loops) is emitted as array operations:
 every loop variable becomes a broadcast ``arange``, affine reads become strided views of the flat
-buffers, guards become masks. Nests too large for one step (more than ``VECTOR_BUDGET``
-iterations) keep their outer loops in Python. The last lowering pass (``distribute_loops``) has
-already split loops around several statements where that is legal, so an initialisation and its
-reduction arrive as two nests that both vectorize. Everything else runs as plain Python loops
-over numpy scalars, with the same integer semantics.
+buffers, guards become masks. Tile loops merge back into whole axes (``io*16 + ii`` is one axis
+of the original extent), and a guard of a split that does not divide shortens the merged axis
+instead of masking it, so a tiled nest runs as the untiled one does. An integer sum of products
+of two reads is one matrix product (BLAS, in a float dtype where that is exact). Nests too large
+for one step (more than ``VECTOR_BUDGET`` iterations) keep their outer loops in Python. The last
+lowering passes (``inline_copies``, ``distribute_tiles``, ``distribute_loops``) have already
+read cached tiles from their source and split loops around several statements where that is
+legal, so an initialisation and its reduction arrive as two nests that both vectorize.
+Everything else runs as plain Python loops over numpy scalars, with the same integer semantics.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +27,8 @@ import numpy as np
 from accel.arith.simplify import affine, from_affine, simplify
 from accel.errors import BuildError
 from accel.lower import ir
+from accel.lower.passes.distribute_tiles import axis_limit, axis_weights, injective, merge_axes
+from accel.lower.passes.inline_copies import conjuncts
 from accel.te import dtype as dt
 from accel.te.expr import BinOp, Call, Cast, Cmp, Const, Expr, Logic, Select, Var
 from accel.te.tensor import identity_element
@@ -146,13 +154,14 @@ class HostCodegen:
         plan = vector_plan(s)
         if plan is None:
             return False
-        k = len(plan.loops)
+        k = len(plan.shape)
         for lp in plan.loops:
             self.name_of(lp.var, lp.var.name)
-        for m, lp in enumerate(plan.loops):
-            if lp.var in plan.axis_vars:
-                self.emit(depth, f"{self.names[lp.var]} = rt.axis_range({plan.shape[m]}, {m}, {k})")
-        self.vec = (plan.nest_vars, plan.shape)
+        for m, axis in enumerate(plan.axes):
+            var = plan.loops[axis[0]].var
+            if var in plan.axis_vars:
+                self.emit(depth, f"{self.names[var]} = rt.axis_range({plan.shape[m]}, {m}, {k})")
+        self.vec = plan
         emitters = {
             "store": self.emit_store,
             "reduce": self.emit_reduce,
@@ -185,27 +194,30 @@ class HostCodegen:
         self.emit(depth, f"rt.reduce_into({ufunc}, {dest}, {plan.view_shape}, {reduced})")
 
     def emit_contraction(self, plan: VectorPlan, depth: int) -> None:
-        """The sum of products as one ``numpy.einsum`` over views of the two factors (the
-        products are never formed), added into the store's elements."""
-        dest = self.destination(plan)
+        """The sum of products as one matrix product of views of the two factors (the products
+        are never formed), added into the store's elements."""
+        c = plan.contraction
+        operands = []
+        for view, summed in ((c.a, c.a_summed), (c.b, c.b_summed)):
+            text = self.view(view)
+            if summed:
+                axes = tuple(range(len(view.shape) - summed, len(view.shape)))
+                text = f"{text}.sum(axis={axes}, dtype=np.int64)"
+            operands.append(text)
         value = self.fresh("value")
-        bdt = plan.store.buffer.dtype
-        operands, subscripts = [], []
-        for factor in plan.factors:
-            base, coefs = split_affine(factor.index, plan.nest_vars)
-            dims = [m for m, c in enumerate(coefs) if c != 0]
-            view = (
-                f"rt.load({self.name_of(factor.buffer, factor.buffer.name)}, "
-                f"{self.expr(base, scalar=True)}, "
-                f"{tuple(coefs[m] for m in dims)}, {tuple(plan.shape[m] for m in dims)})"
-            )
-            operands.append(f"rt.cast({view}, {bdt!r})")
-            subscripts.append("".join(_LETTERS[m] for m in dims))
-        out = "".join(_LETTERS[m] for m, c in enumerate(plan.coefs) if c != 0)
-        spec = ",".join(subscripts) + "->" + out
-        self.emit(depth, f"{value} = np.einsum({spec!r}, {', '.join(operands)}, optimize=True)")
-        shape = plan.view_shape
-        self.emit(depth, f"rt.reduce_into(np.add, {dest}, {shape}, {value}.reshape({shape}))")
+        self.emit(depth, f"{value} = rt.contract({', '.join(operands)}, {c.groups}, {c.compute!r})")
+        dest = c.dest
+        buf = self.name_of(dest.buffer, dest.buffer.name)
+        self.emit(
+            depth,
+            f"rt.reduce_into(np.add, {buf}, {self.expr(dest.base, scalar=True)}, {dest.coefs}, "
+            f"{dest.shape}, {value})",
+        )
+
+    def view(self, v: View) -> str:
+        """The strided view ``rt.load`` reads."""
+        buf = self.name_of(v.buffer, v.buffer.name)
+        return f"rt.load({buf}, {self.expr(v.base, scalar=True)}, {v.coefs}, {v.shape})"
 
     def destination(self, plan: VectorPlan) -> str:
         """The store's buffer, base offset and strides, which every writer's call starts with."""
@@ -229,7 +241,7 @@ class HostCodegen:
         return value
 
     # -- expressions -------------------------------------------------------------------------
-    vec: tuple[dict, tuple] | None = None
+    vec: VectorPlan | None = None
 
     def expr(self, e: Expr, scalar: bool) -> str:
         if isinstance(e, Const):
@@ -282,12 +294,11 @@ class HostCodegen:
         buf = self.name_of(e.buffer, e.buffer.name)
         if scalar or self.vec is None:
             return f"{buf}[{self.expr(e.index, scalar=True)}]"
-        nest_vars, shape = self.vec
-        split = split_affine(e.index, nest_vars)
-        if split is None:
+        view = self.vec.view(e.index)
+        if view is None:
             return f"rt.gather({buf}, {self.expr(e.index, scalar=False)})"
-        base, coefs = split
-        return f"rt.load({buf}, {self.expr(base, scalar=True)}, {coefs}, {shape})"
+        base, coefs = view
+        return f"rt.load({buf}, {self.expr(base, scalar=True)}, {coefs}, {self.vec.shape})"
 
 
 # -- analysis helpers ---------------------------------------------------------------------------
@@ -318,17 +329,52 @@ def split_affine(index: Expr, nest_vars: dict):
 
 
 @dataclass(frozen=True)
+class View:
+    """The elements ``buffer[base + sum(coefs[m] * i_m)]`` over ``shape`` (``rt.load``)."""
+
+    buffer: ir.Buffer
+    base: Expr
+    coefs: tuple[int, ...]
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Contraction:
+    """A sum of products ``C[...] += a[...] * b[...]`` as one matrix product.
+
+    ``a`` is viewed with its axes as (batch, rows, inner, summed), ``b`` as (batch, inner,
+    cols, summed); ``groups`` counts the batch, rows, inner and cols axes. Summed axes are read
+    by one factor only and are added up first (in int64). ``rt.contract`` returns the product as
+    (batch, rows, cols), which is added into ``dest``, viewed as (broadcast, batch, rows, cols):
+    the broadcast axes are read by no factor. ``compute`` is the product's dtype, see
+    :func:`_exact_dtype`.
+    """
+
+    a: View
+    b: View
+    a_summed: int
+    b_summed: int
+    groups: tuple[int, int, int, int]
+    dest: View
+    compute: str
+
+
+@dataclass(frozen=True)
 class VectorPlan:
     """How one perfect loop nest runs as array operations, decided before any line is emitted.
 
     ``kind`` is "store" (``value`` at every point, stored at an injective index), "reduce"
     (``value`` folded with ``op`` into the store's elements over the loops its index ignores) or
-    "contraction" (the products of the two loads ``factors`` summed by ``numpy.einsum``). The
-    store's index is ``base + sum(coefs[m] * loop m)``. ``axis_vars`` are the loop variables the
-    emitted code names, each of which gets a broadcast ``rt.axis_range``.
+    "contraction" (a sum of two loads' products, as ``contraction`` says). The arrays have one
+    axis per entry of ``axes``: the positions in ``loops`` of the loops it stands for, outermost
+    first. Tile loops merge into one axis (see :func:`merge_axes`); every other loop is an axis
+    of its own. The store's index is ``base + sum(coefs[m] * axis m)``. ``axis_vars`` are the
+    loop variables the emitted code names, each of which gets a broadcast ``rt.axis_range`` (and
+    an axis of its own).
     """
 
     loops: tuple[ir.For, ...]
+    axes: tuple[tuple[int, ...], ...]
     shape: tuple[int, ...]
     guards: tuple[Expr, ...]
     store: ir.Store
@@ -337,7 +383,7 @@ class VectorPlan:
     kind: str
     value: Expr | None
     op: str | None
-    factors: tuple[ir.Load, ...]
+    contraction: Contraction | None
     axis_vars: frozenset[Var]
 
     @property
@@ -353,6 +399,14 @@ class VectorPlan:
         """The nest's shape with the reduced loops as 1: the store's elements as an array."""
         return tuple(e if c != 0 else 1 for e, c in zip(self.shape, self.coefs))
 
+    def view(self, index: Expr):
+        """(base, coefs) of ``index`` over the plan's axes, or None if it is not affine."""
+        split = split_affine(index, self.nest_vars)
+        if split is None:
+            return None
+        base, coefs = split
+        return base, _on_axes(coefs, self.axes)
+
 
 def vector_plan(s: ir.For) -> VectorPlan | None:
     """The plan for ``s``, or None if ``s`` is not a vectorizable perfect nest or is too large
@@ -361,33 +415,102 @@ def vector_plan(s: ir.For) -> VectorPlan | None:
     if nest is None:
         return None
     loops, guards, store, reduction = nest
-    shape = tuple(int(lp.extent.value) for lp in loops)
-    factors = None if guards or reduction is None else _contraction(reduction, store, loops)
-    if factors is None and int(np.prod(shape)) > VECTOR_BUDGET:
-        return None
-    if factors is not None:
-        kind, value, op = "contraction", None, "add"
-    elif reduction is None:
-        kind, value, op = "store", store.value, None
-    else:
-        kind, (op, value) = "reduce", reduction
+    extents = tuple(int(lp.extent.value) for lp in loops)
     nest_vars = {lp.var: m for m, lp in enumerate(loops)}
     base, coefs = split_affine(store.index, nest_vars)
-    # A contraction renders only strided views, which name no loop variable.
-    rendered = () if value is None else (*guards, value)
-    return VectorPlan(
-        loops=tuple(loops),
+    plan = functools.partial(VectorPlan, loops=tuple(loops), store=store, base=base)
+    factors = None if reduction is None else _contraction_factors(reduction, store, loops)
+    if factors is not None:
+        views = [split_affine(f.index, nest_vars) for f in factors]
+        axes, shape, rest = _regroup(loops, [coefs, *(c for _, c in views)], guards, set())
+        contraction = None
+        if not rest and _injective_store(coefs, axes, shape):
+            contraction = _plan_contraction(store, base, coefs, factors, views, axes, shape)
+        if contraction is not None:
+            return plan(
+                axes=axes,
+                shape=shape,
+                guards=(),
+                coefs=_on_axes(coefs, axes),
+                kind="contraction",
+                value=None,
+                op="add",
+                contraction=contraction,
+                axis_vars=frozenset(),
+            )
+    if int(np.prod(extents)) > VECTOR_BUDGET:
+        return None
+    if reduction is None:
+        kind, op, value = "store", None, store.value
+    else:
+        kind, (op, value) = "reduce", reduction
+    reads = [split_affine(r.index, nest_vars)[1] for r in _affine_loads(value, nest_vars)]
+    keep = {nest_vars[v] for v in _array_vars(value, nest_vars)}
+    # A fold keeps the loops it reduces over as they are, so a float sum keeps its order.
+    keep.update(m for m, c in enumerate(coefs) if c == 0)
+    axes, shape, guards = _regroup(loops, [coefs, *reads], guards, keep)
+    if not _injective_store(coefs, axes, shape):
+        return None
+    axis_vars = frozenset().union(*(_array_vars(e, nest_vars) for e in (*guards, value)))
+    return plan(
+        axes=axes,
         shape=shape,
         guards=tuple(guards),
-        store=store,
-        base=base,
-        coefs=coefs,
+        coefs=_on_axes(coefs, axes),
         kind=kind,
         value=value,
         op=op,
-        factors=tuple(factors or ()),
-        axis_vars=frozenset().union(*(_array_vars(e, nest_vars) for e in rendered)),
+        contraction=None,
+        axis_vars=axis_vars,
     )
+
+
+def _regroup(loops, accesses, guards, keep: set[int]):
+    """(axes, shape, guards): the nest's loops merged into axes (:func:`merge_axes`), where a
+    guard that bounds a whole axis (:func:`axis_limit`, the guard of a split that does not
+    divide) shortens it instead of masking it. Loops that the remaining guards name, and those
+    in ``keep``, stay axes of their own; if no guard was absorbed, the guards stay as they
+    are."""
+    extents = [int(lp.extent.value) for lp in loops]
+    nest_vars = {lp.var: m for m, lp in enumerate(loops)}
+    keep = set(keep)
+    while True:
+        axes = merge_axes(extents, accesses, keep)
+        shape = [int(np.prod([extents[m] for m in axis])) for axis in axes]
+        bounds = [
+            {loops[m].var: w for m, w in zip(axis, axis_weights(axis, extents))} for axis in axes
+        ]
+        rest = []
+        for cond in (c for g in guards for c in conjuncts(g)):
+            limits = [axis_limit(cond, weights) for weights in bounds]
+            m = next((m for m, limit in enumerate(limits) if limit), None)
+            if m is None:
+                rest.append(cond)
+            else:
+                shape[m] = min(shape[m], limits[m])
+        named = {nest_vars[v] for c in rest for v in free_vars(c) if v in nest_vars}
+        if all(len(axis) == 1 for axis in axes if named.intersection(axis)):
+            absorbed = len(rest) < sum(len(conjuncts(g)) for g in guards)
+            return axes, tuple(shape), rest if absorbed else list(guards)
+        keep |= named
+
+
+def _injective_store(coefs, axes, shape) -> bool:
+    """Whether the store's index takes distinct values over the axes it does not ignore."""
+    on_axes = _on_axes(coefs, axes)
+    return injective([(abs(c), e) for c, e in zip(on_axes, shape) if c != 0])
+
+
+def _on_axes(coefs: Sequence[int], axes: Sequence[Sequence[int]]) -> tuple[int, ...]:
+    """Per-loop coefficients as per-axis ones: a merged axis steps like its innermost loop."""
+    return tuple(coefs[axis[-1]] for axis in axes)
+
+
+def _affine_loads(e: Expr, nest_vars: dict) -> list[ir.Load]:
+    """The loads of ``e`` rendered as strided views (as ``HostCodegen.load`` renders them)."""
+    if isinstance(e, ir.Load) and split_affine(e.index, nest_vars) is not None:
+        return [e]
+    return [load for c in children(e) for load in _affine_loads(c, nest_vars)]
 
 
 def _array_vars(e: Expr, nest_vars: dict) -> set[Var]:
@@ -401,10 +524,101 @@ def _array_vars(e: Expr, nest_vars: dict) -> set[Var]:
     return set().union(*(_array_vars(c, nest_vars) for c in children(e)))
 
 
+def _contraction_factors(
+    reduction, store: ir.Store, loops: list[ir.For]
+) -> tuple[ir.Load, ir.Load] | None:
+    """The two loads of a sum of products ``C[...] += x[...] * y[...]``, each possibly widened,
+    when both are affine views of at most ``VECTOR_BUDGET`` elements; else None."""
+    op, value = reduction
+    if op != "add" or not isinstance(value, BinOp) or value.op != "mul":
+        return None
+    factors = []
+    for f in (value.a, value.b):
+        if isinstance(f, Cast) and dt.is_int(f.dtype) and dt.is_int(f.value.dtype):
+            if dt.bits(f.value.dtype) > dt.bits(f.dtype):
+                return None  # a narrowing cast must wrap before the product
+            f = f.value
+        if not isinstance(f, ir.Load) or not dt.is_int(f.dtype):
+            return None
+        factors.append(f)
+    if not dt.is_int(store.buffer.dtype) or value.dtype != store.buffer.dtype:
+        return None
+    nest_vars = {lp.var: m for m, lp in enumerate(loops)}
+    for f in factors:
+        split = split_affine(f.index, nest_vars)
+        if split is None:
+            return None
+        size = 1
+        for c, lp in zip(split[1], loops):
+            size *= int(lp.extent.value) if c else 1
+        if size > VECTOR_BUDGET:
+            return None
+    return factors[0], factors[1]
+
+
+def _plan_contraction(store, base, coefs, factors, views, axes, shape) -> Contraction | None:
+    """The matrix product of ``factors`` (``views``: their bases and coefficients per loop) over
+    the plan's axes, added at ``base`` with ``coefs``; None if some reduction axis is read by
+    neither factor (each product counts once per point of it, which a fold does)."""
+    a_coefs, b_coefs = (_on_axes(c, axes) for _, c in views)
+    out_coefs = _on_axes(coefs, axes)
+    groups: dict[tuple[bool, bool, bool], list[int]] = {}
+    for m, e in enumerate(shape):
+        if e > 1:
+            key = (a_coefs[m] != 0, b_coefs[m] != 0, out_coefs[m] != 0)
+            groups.setdefault(key, []).append(m)
+    if groups.get((False, False, False)):
+        return None
+
+    def ordered(key, coefs) -> list[int]:
+        return sorted(groups.get(key, []), key=lambda m: -abs(coefs[m]))
+
+    batch = ordered((True, True, True), out_coefs)
+    rows = ordered((True, False, True), a_coefs)
+    inner = ordered((True, True, False), a_coefs)
+    cols = ordered((False, True, True), b_coefs)
+    a_summed = ordered((True, False, False), a_coefs)
+    b_summed = ordered((False, True, False), b_coefs)
+    broadcast = ordered((False, False, True), out_coefs)
+
+    def view(buffer, view_base, coefs, order) -> View:
+        return View(
+            buffer, view_base, tuple(coefs[m] for m in order), tuple(shape[m] for m in order)
+        )
+
+    count = int(np.prod([shape[m] for m in (*inner, *a_summed, *b_summed)]))
+    return Contraction(
+        a=view(factors[0].buffer, views[0][0], a_coefs, [*batch, *rows, *inner, *a_summed]),
+        b=view(factors[1].buffer, views[1][0], b_coefs, [*batch, *inner, *cols, *b_summed]),
+        a_summed=len(a_summed),
+        b_summed=len(b_summed),
+        groups=(len(batch), len(rows), len(inner), len(cols)),
+        dest=view(store.buffer, base, out_coefs, [*broadcast, *batch, *rows, *cols]),
+        compute=_exact_dtype(factors[0].dtype, factors[1].dtype, count),
+    )
+
+
+def _exact_dtype(a: str, b: str, count: int) -> str:
+    """The cheapest dtype in which a sum of ``count`` products of an ``a`` and a ``b`` value is
+    exact: float32 when every partial sum stays within 2^24 (int8 x int8 with up to 1024 terms),
+    float64 within 2^53, else int64, whose wrap-around agrees with any narrower integer's (the
+    store's dtype wraps the exact sum once, at the end)."""
+    bound = count
+    for dtype in (a, b):
+        lo, hi = dt.value_range(dtype)
+        bound *= max(abs(lo), abs(hi))
+    if bound <= 1 << 24:
+        return "float32"
+    if bound <= 1 << 53:
+        return "float64"
+    return "int64"
+
+
 def vector_nest(s: ir.For):
     """(loops, guards, store, reduction) if ``s`` is a vectorizable perfect nest, else None.
 
-    The nest may be larger than ``VECTOR_BUDGET``; the caller decides whether it fits.
+    The nest may be larger than ``VECTOR_BUDGET``, and its store need not be injective over all
+    its points (guards may cut them); the caller decides both, on the plan's axes.
     """
     loops: list[ir.For] = []
     guards: list[Expr] = []
@@ -447,53 +661,11 @@ def vector_nest(s: ir.For):
             return None
     elif any(simplify(n.index) != index for n in self_reads):
         return None
-    varying = [(abs(c), e) for c, e in zip(coefs, extents) if c != 0 and e > 1]
     if reduction is None and any(c == 0 and e > 1 for c, e in zip(coefs, extents)):
-        return None
-    if not _injective(varying):
         return None
     if reduction is not None and all(c != 0 or e == 1 for c, e in zip(coefs, extents)):
         reduction = None  # no loop reduces: an elementwise update
     return loops, guards, node, reduction
-
-
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def _contraction(reduction, store: ir.Store, loops: list[ir.For]):
-    """The two loads of a sum of products ``C[...] += x[...] * y[...]``, each possibly widened,
-    when numpy can do it as one tensor contraction; else None."""
-    op, value = reduction
-    if (
-        op != "add"
-        or not isinstance(value, BinOp)
-        or value.op != "mul"
-        or len(loops) > len(_LETTERS)
-    ):
-        return None
-    factors = []
-    for f in (value.a, value.b):
-        if isinstance(f, Cast) and dt.is_int(f.dtype) and dt.is_int(f.value.dtype):
-            if dt.bits(f.value.dtype) > dt.bits(f.dtype):
-                return None  # a narrowing cast must wrap before the product
-            f = f.value
-        if not isinstance(f, ir.Load):
-            return None
-        factors.append(f)
-    if not dt.is_int(store.buffer.dtype) or value.dtype != store.buffer.dtype:
-        return None
-    nest_vars = {lp.var: m for m, lp in enumerate(loops)}
-    shape = [int(lp.extent.value) for lp in loops]
-    for f in factors:
-        split = split_affine(f.index, nest_vars)
-        if split is None:
-            return None
-        size = 1
-        for c, e in zip(split[1], shape):
-            size *= e if c else 1
-        if size > VECTOR_BUDGET:
-            return None
-    return factors
 
 
 def _reduction(store: ir.Store):
@@ -507,16 +679,6 @@ def _reduction(store: ir.Store):
             ):
                 return v.op, other
     return None
-
-
-def _injective(terms: list[tuple[int, int]]) -> bool:
-    """Whether ``sum(c * i)`` with ``0 <= i < e`` takes distinct values for distinct points."""
-    reach = 0
-    for c, e in sorted(terms):
-        if c <= reach:
-            return False
-        reach += c * (e - 1)
-    return True
 
 
 def generate_host_source(name: str, params: list[ir.Buffer], body: ir.Stmt) -> tuple[str, dict]:

@@ -1,4 +1,4 @@
-"""Helpers the generated host code calls: strided views, gathers and exact casts."""
+"""Helpers the generated host code calls: strided views, gathers, exact casts and products."""
 
 from __future__ import annotations
 
@@ -107,6 +107,26 @@ def reduce_into(
     keep = (index >= 0) & (index < buf.size)
     targets = index[keep]
     buf[targets] = ufunc(buf[targets], np.broadcast_to(value, shape)[keep], casting="unsafe")
+
+
+def contract(a, b, groups: tuple[int, int, int, int], compute: str) -> np.ndarray:
+    """The integer sums of products ``sum_k a[batch, row, k] * b[batch, k, col]``, in int64.
+
+    ``a`` has axes (batch..., rows..., inner...) and ``b`` (batch..., inner..., cols...), with
+    ``groups`` the number of batch, rows, inner and cols axes; the result has axes (batch...,
+    rows..., cols...). The product runs as one matrix product (BLAS for floats) in ``compute``,
+    which the code generator chose so that every partial sum is exact (integers below 2^24 in
+    float32, 2^53 in float64; int64 otherwise, whose wrap-around the caller's narrower store
+    agrees with).
+    """
+    nb, nr, ni, _ = groups
+    batch, rows, cols = a.shape[:nb], a.shape[nb : nb + nr], b.shape[nb + ni :]
+    inner = int(np.prod(a.shape[nb + nr :], dtype=np.int64))
+    lead = (int(np.prod(batch, dtype=np.int64)),) if nb else ()
+    x = a.astype(compute).reshape(*lead, -1, inner)
+    y = b.astype(compute).reshape(*lead, inner, -1)
+    out = np.matmul(x, y)
+    return out.astype(np.int64, copy=False).reshape(batch + rows + cols)
 
 
 def cast(value, dtype: str):
