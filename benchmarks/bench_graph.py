@@ -6,8 +6,6 @@ accelerator's and the host's share. The program is checked bit for bit against t
 reference executor before anything is printed.
 
 Run: python benchmarks/bench_graph.py [--hw 224] [--width 64] [--repeat 3]
-(``ACCEL_BLAS_THREADS=1`` keeps the simulator's matrix products on one thread, which is
-faster on a busy machine.)
 """
 
 from __future__ import annotations
