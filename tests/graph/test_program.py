@@ -231,3 +231,32 @@ def test_load_program_refuses_pickled_constants_and_mismatched_modules(saved, tm
 def test_save_into_a_missing_folder_is_a_save_error(digits, tmp_path):
     with pytest.raises(SaveError, match="cannot write the program"):
         digits[1].save(tmp_path / "no" / "such" / "dir" / "p.accel")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"LOG_BATCH": 1},
+        {"LOG_BLOCK": 3, "LOG_INP_BUFF_SIZE": 14, "LOG_WGT_BUFF_SIZE": 16, "LOG_ACC_BUFF_SIZE": 16},
+    ],
+    ids=["batch2", "block8"],
+)
+def test_other_configurations_pad_batch_and_channels_to_their_blocks(split, digits, change):
+    """build(..., env=...) packs for that configuration (batch 1 padded to BATCH 2, channels to
+    blocks of 8), and the program still equals the integer reference."""
+    _, _, x_test, _ = split
+    qg, _ = digits
+    env = accel.Environment.from_dict({**accel.get_env().to_dict(), **change})
+    prog = accel.graph.build(qg, env=env)
+    assert prog.env == env
+    assert prog.packed.layouts["input.q"].packed == (
+        1,
+        1,
+        8,
+        8,
+        env.BATCH,
+        env.BLOCK_IN,
+    )
+    for i in range(5):
+        x = x_test[i : i + 1]
+        np.testing.assert_array_equal(prog.run(x), qg.run(x))
