@@ -101,10 +101,10 @@ class Matcher:
     # -- the patterns ---------------------------------------------------------------------
     def match(self, node: Node) -> Match | Refusal | None:
         """The step ``node`` starts, a refusal, or None for a node another step will take."""
-        rule: Callable[[Node], Match | Refusal | None] | None = getattr(self, f"_{node.op}", None)
+        rule = PATTERNS.get(node.op)
         if rule is None:
             return Refusal(host_reason(node))
-        return rule(node)
+        return rule(self, node)
 
     def _qconv(self, node: Node) -> Match | Refusal:
         a = node.attrs
@@ -305,6 +305,20 @@ class Matcher:
         if consumer is not None and consumer.op == "qdense" and flatten_fusable(self, node):
             return None  # the dense layer takes it
         return Refusal("reshape: data movement in the unpacked layout, host")
+
+
+# the operator a pattern starts from -> the pattern
+PATTERNS: Mapping[str, Callable[[Matcher, Node], Match | Refusal | None]] = {
+    "qconv": Matcher._qconv,
+    "qdense": Matcher._qdense,
+    "qsum_pool": Matcher._qsum_pool,
+    "max_pool": Matcher._max_pool,
+    "qadd": Matcher._qadd,
+    "relu": Matcher._relu,
+    "clip": Matcher._clip,
+    "requantize": Matcher._requantize,
+    "reshape": Matcher._reshape,
+}
 
 
 def conv_refusal(m: Matcher, node: Node) -> str | None:
