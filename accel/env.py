@@ -226,6 +226,10 @@ class Environment:
         """The configuration as a plain dict (what ``vta_config.json`` holds)."""
         return dict(self.cfg)
 
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the configuration as a ``vta_config.json`` file (``from_file`` reads it)."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any], source: str = "<dict>") -> Environment:
@@ -400,3 +404,48 @@ def using_env(config: Environment | Mapping[str, Any] | str | os.PathLike) -> It
         yield env
     finally:
         _ENV_STACK.pop()
+
+
+# Configuration presets (``accel env --presets``): each overrides keys of the packaged default.
+# The original VTA's sample configurations (pynq, de10nano, ultra96, zcu104, intelfocl) all have
+# the 1x16x16 core and 32 KB / 256 KB / 128 KB SRAMs; they differ in clock and AXI bus width
+# (the original's config/pkg_config.py: 100 MHz and 64 bits for pynq and de10nano, 333 MHz and
+# 128 bits for ultra96 and zcu104). The others are design points around them: a wider core,
+# other SRAM splits, batch 2, a smaller core.
+PRESETS: dict[str, tuple[str, dict[str, int]]] = {
+    "default": ("1x16x16, SRAMs 32/256/128 KB, 100 MHz, 64-bit bus (pynq, de10nano)", {}),
+    "ultra96": (
+        "the same core at 333 MHz on a 128-bit bus (ultra96, zcu104)",
+        {"CLOCK_MHZ": 333, "DRAM_BUS_BYTES": 16},
+    ),
+    "1x16_big_wgt": (
+        "1x16x16 with a 512 KB weight SRAM and a 64 KB accumulator SRAM (a GEMM instruction's "
+        "128 bits cap the sum of the SRAM index widths, which the default uses up)",
+        {"LOG_WGT_BUFF_SIZE": 19, "LOG_ACC_BUFF_SIZE": 16},
+    ),
+    "1x16_big_inp": (
+        "1x16x16 with a 64 KB input SRAM and a 64 KB accumulator SRAM",
+        {"LOG_INP_BUFF_SIZE": 16, "LOG_ACC_BUFF_SIZE": 16},
+    ),
+    "1x32": (
+        "1x32x32 (the original's intelfocl 32x32 GEMM version), the same SRAM depths "
+        "(64 KB / 1 MB / 256 KB)",
+        {"LOG_BLOCK": 5, "LOG_INP_BUFF_SIZE": 16, "LOG_WGT_BUFF_SIZE": 20, "LOG_ACC_BUFF_SIZE": 18},
+    ),
+    "2x16": (
+        "batch 2: 2x16x16 for batched inference, the same SRAM depths",
+        {"LOG_BATCH": 1, "LOG_INP_BUFF_SIZE": 16, "LOG_ACC_BUFF_SIZE": 18},
+    ),
+    "1x8_small": (
+        "1x8x8 with small SRAMs (8/32/32 KB) for small FPGAs and quick experiments",
+        {"LOG_BLOCK": 3, "LOG_INP_BUFF_SIZE": 13, "LOG_WGT_BUFF_SIZE": 15, "LOG_ACC_BUFF_SIZE": 15},
+    ),
+}
+
+
+def preset(name: str) -> Environment:
+    """The configuration preset ``name`` (see :data:`PRESETS`); ConfigError for an unknown one."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown configuration preset {name!r}; known: {', '.join(PRESETS)}")
+    base = json.loads(PACKAGED_CONFIG.read_text())
+    return Environment.from_dict({**base, **PRESETS[name][1]}, f"preset {name}")

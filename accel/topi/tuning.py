@@ -127,8 +127,8 @@ def dump_table(entries: list[dict], path: str | Path) -> None:
     """Write a table of tuned tiles: ``entries`` are dicts with ``config`` (a
     :func:`config_id`), ``workload`` (a :func:`workload`), ``tiles`` (field dict) and any
     figures worth keeping beside them (``cycles``, ...)."""
-    text = json.dumps({"format": TABLE_FORMAT, "entries": entries}, indent=1, sort_keys=True)
-    Path(path).write_text(text + "\n")
+    lines = ",\n".join(" " + json.dumps(e, sort_keys=True, separators=(",", ":")) for e in entries)
+    Path(path).write_text(f'{{"format": "{TABLE_FORMAT}", "entries": [\n{lines}\n]}}\n')
 
 
 def load_table(path: str | Path) -> dict[tuple[str, str], dict]:

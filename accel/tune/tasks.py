@@ -83,14 +83,16 @@ def conv2d_task(
     stride: int = 1,
     padding: int | None = None,
     bias: bool = True,
-    batch: int = 1,
+    batch: int | None = None,
     env: Environment | None = None,
     name: str = "",
     repeats: int = 1,
 ) -> Task:
     """A ``conv2d_packed`` of a square ``hw x hw`` input with the requantizing epilogue
-    (``>> 8``, clip to [0, 127], the bias when ``bias``); padding defaults to ``kernel // 2``."""
+    (``>> 8``, clip to [0, 127], the bias when ``bias``); padding defaults to ``kernel // 2``,
+    the batch to the configuration's ``BATCH``."""
     env = _env(env)
+    batch = batch or env.BATCH
     b, bi, bo = env.BATCH, env.BLOCK_IN, env.BLOCK_OUT
     data = te.placeholder((batch // b, in_channels // bi, hw, hw, b, bi), env.inp_dtype, "data")
     weight = te.placeholder(
@@ -122,9 +124,10 @@ def dense_task(
     return Task(op, env, name or f"dense_{batch}x{in_features}-{out_features}")
 
 
-def activations(channels: int, hw: int, env: Environment, name: str = "x", batch: int = 1):
-    """A packed int8 activation placeholder ``(batch, channels, hw, hw)``."""
+def activations(channels: int, hw: int, env: Environment, name: str = "x", batch: int = 0):
+    """A packed int8 activation placeholder ``(batch, channels, hw, hw)`` (batch: ``BATCH``)."""
     b, bi = env.BATCH, env.BLOCK_IN
+    batch = batch or b
     return te.placeholder((batch // b, channels // bi, hw, hw, b, bi), env.inp_dtype, name)
 
 
