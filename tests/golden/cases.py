@@ -105,8 +105,8 @@ def cpu_tiled_matmul():
 
 
 def cpu_masked_row_max():
-    """A guarded host reduction: a split that does not divide the rows masks both the
-    initialisation and the ``max`` reduction."""
+    """A guarded host reduction: a split that does not divide the rows guards both the
+    initialisation and the ``max`` reduction (host code generation merges the split back)."""
     A = te.placeholder((10, 12), "int8", "A")
     k = te.reduce_axis((0, 12), "k")
     C = te.compute((10,), lambda i: te.max(A[i, k], axis=k), "C")

@@ -186,7 +186,8 @@ def test_cpu_vector_add_round_trips_and_regenerates_the_same_code():
 
 def test_tiled_matmul_round_trips_and_computes_the_same_product():
     s, args = cpu_tiled_matmul()
-    f = accel.lower(s, args, name="matmul")
+    # Before the host passes read the cached copy through, so the file holds an allocation too.
+    f = accel.lower(s, args, name="matmul", dump_after="coproc_sync")
     assert "unrolled for" in str(f) and "allocate A.local" in str(f)
     g = round_trip(f, "cpu", extra={"note": "tiled", "tiles": [4, 4, 8]})
     assert (
