@@ -33,7 +33,6 @@ from accel.graph.requant import AluStep as RequantStep
 from accel.graph.requant import clip_steps, requantize_program, rounding_shift
 from accel.topi.common import AluStep
 
-ACCEL_KINDS = ("conv2d", "dense", "sum_pool", "max_pool", "add", "alu")
 MULTIPLIER, RESIDUAL = "multiplier", "residual"
 
 
@@ -304,7 +303,7 @@ class Matcher:
         consumer = self.only_consumer(node.outputs[0])
         if consumer is not None and consumer.op == "qdense" and flatten_fusable(self, node):
             return None  # the dense layer takes it
-        return Refusal("reshape: data movement in the unpacked layout, host")
+        return Refusal(host_reason(node))
 
 
 # the operator a pattern starts from -> the pattern
@@ -416,6 +415,7 @@ HOST_REASONS = {
     "transpose": "transpose: data movement in the unpacked layout, host",
     "slice": "slice: data movement in the unpacked layout, host",
     "pad": "pad: data movement in the unpacked layout, host",
+    "reshape": "reshape: data movement in the unpacked layout, host",
     "concat": "concat: data movement in the unpacked layout, host",
 }
 

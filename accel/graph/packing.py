@@ -11,7 +11,7 @@ import numpy as np
 
 from accel.env import Environment, get_env
 from accel.errors import AccelError, GraphError
-from accel.graph.fusion import Match, Matcher, Refusal
+from accel.graph.fusion import Match, Matcher, host_reason
 from accel.graph.graph import Graph
 from accel.graph.layout import Layout, layout_of, round_up
 from accel.graph.operators import Arg, declare
@@ -142,7 +142,7 @@ def pack(graph: QuantizedGraph, env: Environment | None = None) -> PackedGraph:
         steps += new
     for node in deferred:
         if node.name not in matcher.taken:
-            steps += _host_steps(graph, (node.name,), Refusal("reshape: host").reason)
+            steps += _host_steps(graph, (node.name,), host_reason(node))
     steps.sort(key=lambda s: max(order[n] for n in s.nodes))
     return PackedGraph(graph, env, steps, layouts, constants)
 
