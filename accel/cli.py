@@ -7,10 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-from accel.env import config_path, get_env, using_env
+from accel.env import PRESETS, config_path, get_env, preset, using_env
 from accel.errors import AccelError
 from accel.lower.pipeline import lower, pass_names
 from accel.sim import commands as sim_commands
+from accel.tune import commands as tune_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     env_cmd = sub.add_parser("env", help="print the active hardware configuration")
+    env_cmd.add_argument(
+        "--presets", action="store_true", help="list the configuration presets instead"
+    )
+    env_cmd.add_argument("--save", metavar="FILE", help="write the configuration to FILE")
+    env_cmd.add_argument("--preset", help="the preset to print or save instead of the active one")
     env_cmd.set_defaults(func=_cmd_env)
     lower_cmd = sub.add_parser(
         "lower",
@@ -39,13 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
     passes_cmd = sub.add_parser("passes", help="list the lowering passes in order")
     passes_cmd.set_defaults(func=_cmd_passes)
     sim_commands.register(sub)
+    tune_commands.register(sub)
     _register_run(sub)
     return parser
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
-    env = get_env()
-    print(f"configuration: {env.name}  (from {config_path()})")
+    if args.presets:
+        for name, (about, changes) in PRESETS.items():
+            keys = " ".join(f"{k}={v}" for k, v in changes.items())
+            print(f"{name:<14}{about}" + (f"\n{'':<14}{keys}" if keys else ""))
+        return 0
+    env = preset(args.preset) if args.preset else get_env()
+    if args.save:
+        env.save(args.save)
+        print(f"wrote {env.name} to {args.save}")
+        return 0
+    source = f"preset {args.preset}" if args.preset else config_path()
+    print(f"configuration: {env.name}  (from {source})")
     print(f"GEMM core: BATCH={env.BATCH} BLOCK_IN={env.BLOCK_IN} BLOCK_OUT={env.BLOCK_OUT}")
     print(
         f"dtypes: inp={env.inp_dtype} wgt={env.wgt_dtype} acc={env.acc_dtype} out={env.out_dtype}"
