@@ -17,7 +17,9 @@ Everything else runs as plain Python loops over numpy scalars, with the same int
 
 from __future__ import annotations
 
+import builtins
 import functools
+import keyword
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -305,9 +307,19 @@ class HostCodegen:
 
 
 def python_ident(name: str) -> str:
-    """``name`` as a Python identifier (the generated function and variable names)."""
+    """``name`` as a Python identifier that generated code can use safely: other characters
+    become ``_``, and a keyword, a builtin (``range``, which the generated loops call) or a name
+    of the generated module's namespace (``np``, ``rt``) gets a trailing ``_``. The one place
+    where names of tensors, buffers, variables and programs become identifiers."""
     name = re.sub(r"\W", "_", name)
-    return name if name and not name[0].isdigit() else f"v_{name}"
+    if not name or name[0].isdigit():
+        name = f"v_{name}"
+    while keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in _RESERVED:
+        name += "_"
+    return name
+
+
+_RESERVED = frozenset(dir(builtins)) | {"np", "rt"}
 
 
 def split_affine(index: Expr, nest_vars: dict):
