@@ -66,8 +66,9 @@ def build(
     QDQ model's float graph, which is quantized here with its own scales; a plain float graph
     raises GraphError (quantize it first: its scales need calibration data). ``tiles`` maps a
     step's name, or any node it computes, to tiles of its ``topi`` operator (``Conv2dTiles``,
-    ``DenseTiles``, ``VectorTiles``) replacing the default ones. ``progress(i, n, name)`` is
-    called before each of the ``n`` modules is built.
+    ``DenseTiles``, ``VectorTiles``) replacing the default ones, which ``topi`` picks when the
+    module is built (tuned tiles inside ``accel.tune.apply_history_best``).
+    ``progress(i, n, name)`` is called before each of the ``n`` steps is built.
 
     Raises GraphError for an unknown name in ``tiles``; ScheduleError / AllocationError for
     tiles that do not fit their operator.
@@ -78,17 +79,19 @@ def build(
         packed = graph
     else:
         packed = pack(quantized(graph), env)
-    chosen = _tiles(packed, tiles or {})
-    modules: dict[str, Module] = {}
+    overrides = _tiles(packed, tiles or {})
+    chosen, modules = {}, {}
     built: dict[str, Module] = {}  # by module_key: steps that differ only in data share one
     steps = packed.accel_steps
     with using_env(packed.env):
         for i, step in enumerate(steps):
             if progress is not None:
                 progress(i, len(steps), step.name)
+            declared = declare(step.kind, step.args, dict(step.params), packed.env)
+            # default tiles asked now, so that tuned ones (accel.tune.apply_history_best) apply
+            chosen[step.name] = overrides.get(step.name) or declared.default_tiles(packed.env)
             key = module_key(step, chosen[step.name])
             if key not in built:
-                declared = declare(step.kind, step.args, dict(step.params), packed.env)
                 schedule = declared.schedule(packed.env, chosen[step.name])
                 name = ident(step.name, i)
                 built[key] = build_module(schedule, declared.op.args, name=name)
@@ -117,7 +120,8 @@ def quantized(graph: Graph) -> QuantizedGraph:
 
 
 def _tiles(packed: PackedGraph, tiles: Mapping[str, Any]) -> dict[str, Any]:
-    chosen = {s.name: s.tiles for s in packed.accel_steps}
+    """``tiles`` by step name (given by step or node name); GraphError for another name."""
+    chosen = {}
     for key, value in tiles.items():
         step = next((s for s in packed.accel_steps if key == s.name or key in s.nodes), None)
         if step is None:

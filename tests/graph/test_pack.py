@@ -16,7 +16,7 @@ from accel.errors import GraphError
 from accel.frontend import from_onnx
 from accel.graph import Node, QuantizedGraph, TensorInfo
 from accel.graph.layout import layout_of
-from accel.topi import Conv2dTiles
+from accel.topi import Conv2dTiles, tuning
 
 ENV = accel.get_env()
 make = helper.make_node
@@ -286,3 +286,17 @@ def test_layouts_pad_channels_and_round_trip():
     np.testing.assert_array_equal(vec.unpack(vec.pack(v)), v)
     with pytest.raises(GraphError, match="rank 2 or 4"):
         layout_of((1, 2, 3), ENV)
+
+
+def test_tuned_tiles_apply_when_the_program_is_built():
+    """build asks topi for default tiles itself, so tiles a tuning context answers are used."""
+    qg = quantized(conv_model(cin=16, cout=32), shape=(1, 16, 8, 8))
+    packed = accel.graph.pack(qg)
+    tuned = {"oc_blocks": 1, "rows": 4, "cols": 8, "ic_blocks": 1, "threads": 2, "row_threads": 1}
+
+    def lookup(workload, env, op):
+        return tuned if workload["op"] == "Conv2d" else None
+
+    with tuning.dispatch(lookup):
+        prog = check_exact(packed.graph, shape=(1, 16, 8, 8), runs=1)
+    assert prog.tiles["conv"] == Conv2dTiles(**tuned) != packed.step("conv").tiles
