@@ -227,13 +227,12 @@ class Program:
         for action in self.actions:
             start = time.perf_counter()
             if action.kind == "upload":
-                self._device[action.tensor]._data[...] = self.packed.layouts[action.tensor].pack(
-                    values[action.tensor]
-                )
+                layout = self.packed.layouts[action.tensor]
+                self._device[action.tensor].copyfrom(layout.pack(values[action.tensor]))
                 record = _transfer(action, start)
             elif action.kind == "download":
                 layout = self.packed.layouts[action.tensor]
-                values[action.tensor] = layout.unpack(self._device[action.tensor]._data)
+                values[action.tensor] = layout.unpack(self._device[action.tensor].numpy())
                 record = _transfer(action, start)
             elif action.step.target == ACCEL:
                 before = dict(simulator.stats)
@@ -387,8 +386,9 @@ def _transfer(action: Action, start: float) -> StepProfile:
 
 
 class _DeviceView(NDArray):
-    """Another shape of a device array's memory (a flattened activation read as dense data);
-    it owns nothing, so the base array stays alive with it."""
+    """Another shape of a device array's memory (a flattened activation read as dense data):
+    the same address, a reshaped view of the same data; it owns nothing and keeps the base
+    array alive. (Modules find device arrays by ``memory`` and ``addr``.)"""
 
     def __init__(self, base: NDArray, shape: tuple[int, ...]):
         super().__init__(base._data.reshape(shape), base.device)
