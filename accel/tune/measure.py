@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from accel.hw.memory import DeviceMemory, elem_bytes
 from accel.lower.passes.sram import sram_layout
 from accel.runtime.command_queue import CommandQueue
 from accel.sim import Device, Simulator
+from accel.sim.timing import CycleModel
 from accel.tune.templates import Template
 
 INSN_BYTES = 16
@@ -42,13 +44,44 @@ _SRAM_OF_LOAD = {
 }
 
 
+@dataclass(frozen=True)
+class WhatIf:
+    """Hardware changes the cycle model has no configuration key for, priced in a timing-only
+    run by changing what instructions cost (the simulator proper is unchanged):
+
+    - ``alu_overlap``: the vector ALU runs beside the GEMM core instead of on the compute
+      module's one pipeline; an ALU instruction then keeps the compute module only for its
+      issue (``INSTRUCTION_OVERHEAD_CYCLES``). This is the ideal case (the ALU never waits for
+      the GEMM's accumulator port), an upper bound of what overlapping them can give.
+    """
+
+    alu_overlap: bool = False
+
+    def __str__(self) -> str:
+        return "+".join(name for name in ("alu_overlap",) if getattr(self, name))
+
+
+@dataclass(frozen=True)
+class _WhatIfModel(CycleModel):
+    what_if: WhatIf = field(default_factory=WhatIf)
+
+    def cost(self, insn):
+        if self.what_if.alu_overlap and isinstance(insn, AluInsn):
+            return self.overhead, 0
+        return super().cost(insn)
+
+
 class TimingSimulator(Simulator):
     """A simulator that schedules every stream (timing, counters, deadlock detection) and
     executes nothing; ``actions`` accumulates the streams' action counts."""
 
-    def __init__(self, env: Environment, dram: DeviceMemory):
+    def __init__(self, env: Environment, dram: DeviceMemory, what_if: WhatIf | None = None):
         super().__init__(env, dram, trace=False)
         self.actions: Counter[str] = Counter()
+        if what_if is not None:
+            base = CycleModel.from_env(env)
+            fields = {f.name: getattr(base, f.name) for f in dataclass_fields(CycleModel)}
+            self.model = _WhatIfModel(**fields, what_if=what_if)
 
     def run(self, insn_addr: int, insn_count: int):
         stream = self._fetch_words(self._words(insn_addr, insn_count))
@@ -131,11 +164,12 @@ def build_candidate(template: Template, op: Any, env: Environment, tiles: Any, n
         return build(template.schedule(op, env, tiles), op.args, name=name)
 
 
-def timing_run(module) -> Measurement:
-    """Run ``module`` once through the cycle model only, on a scratch device."""
+def timing_run(module, what_if: WhatIf | None = None) -> Measurement:
+    """Run ``module`` once through the cycle model only, on a scratch device (with the
+    hardware changes ``what_if``, if given)."""
     env = module.env
     memory = DeviceMemory(env)
-    simulator = TimingSimulator(env, memory)
+    simulator = TimingSimulator(env, memory, what_if)
     queue = CommandQueue(Device(env, memory, simulator))
     addrs = [
         memory.alloc(max(int(np.prod(b.shape)) * np.dtype(b.dtype).itemsize, 1))

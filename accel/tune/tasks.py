@@ -18,6 +18,7 @@ from typing import Any
 from accel import te, topi
 from accel.env import Environment, get_env
 from accel.topi import tuning
+from accel.tune.measure import WhatIf
 from accel.tune.templates import Template, template_of
 
 # ResNet-18's convolutions on the accelerator (accel.topi.RESNET18_CONV2D) and how many times
@@ -34,6 +35,7 @@ class Task:
     env: Environment
     name: str = ""
     repeats: int = 1  # how many times a network runs it (for network totals)
+    what_if: WhatIf | None = None  # hardware changes priced by the timing-only run
     _workload: dict | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -52,7 +54,10 @@ class Task:
 
     @property
     def config(self) -> str:
-        return tuning.config_id(self.env)
+        """The configuration id (with the what-if changes, so their records never answer a
+        lookup for the real configuration)."""
+        config = tuning.config_id(self.env)
+        return f"{config}+{self.what_if}" if self.what_if and str(self.what_if) else config
 
     def rule_tiles(self) -> Any:
         """The tiles the hand-written default rule picks (no tuned table consulted)."""
@@ -167,7 +172,8 @@ def extract_tasks(build: Callable[[], Any]) -> list[Task]:
         if key in found:
             found[key].repeats += 1
         else:
-            found[key] = Task(op, env, f"{described['op'].lower()}.{len(found)}", 1, described)
+            name = f"{described['op'].lower()}.{len(found)}"
+            found[key] = Task(op, env, name, 1, _workload=described)
 
     with tuning.dispatch(record):
         build()

@@ -123,7 +123,7 @@ def evaluate(task: Task, point: dict, model: EnergyModel) -> Record:
     try:
         module = build_candidate(template, task.op, task.env, tiles, "candidate")
         stage = "measure"
-        measured = timing_run(module)
+        measured = timing_run(module, task.what_if)
     except AccelError as exc:
         return Record(
             **base,

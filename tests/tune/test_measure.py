@@ -78,3 +78,18 @@ def test_hwcomponents_plug_in_says_when_it_is_missing():
 
         overrides = hwcomponents_overrides(ENV)
         assert overrides["mac_pj"] > 0
+
+
+def test_what_if_alu_overlap_takes_the_epilogue_off_the_compute_module():
+    from accel.tune.measure import WhatIf
+
+    task = conv2d_task(14, 32, 32, 3, 1)
+    tiles = task.rule_tiles()
+    module = build_candidate(task.template, task.op, task.env, tiles, "m")
+    plain, overlapped = timing_run(module), timing_run(module, WhatIf(alu_overlap=True))
+    assert overlapped.cycles < plain.cycles
+    assert overlapped.actions == plain.actions  # the same work, priced differently
+    assert overlapped.busy["compute"] < plain.busy["compute"]
+    what_if = conv2d_task(14, 32, 32, 3, 1)
+    what_if.what_if = WhatIf(alu_overlap=True)
+    assert what_if.config == task.config + "+alu_overlap"
