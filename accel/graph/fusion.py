@@ -325,6 +325,8 @@ def conv_refusal(m: Matcher, node: Node) -> str | None:
     a = node.attrs
     if len(m.shape(node.inputs[0])) != 4:
         return f"qconv over {len(m.shape(node.inputs[0])) - 2}-d data: host (2-d only)"
+    if m.is_constant(node.inputs[0]):
+        return "qconv of constant data: host"
     if not all(m.is_constant(t) for t in node.inputs[1:]):
         return "qconv with computed weights or bias: host"
     if a["group"] != 1:
