@@ -130,3 +130,14 @@ def test_bad_inputs_are_one_line_errors(files, capsys, argv, message):
     assert err.startswith("accel run: error: ") and err.count("\n") == 1, err
     assert "Traceback" not in err
     assert re.search(message, err), err
+
+
+def test_runs_without_tqdm(files, capsys, monkeypatch):
+    """tqdm is imported only when a progress bar is wanted; without it nothing changes."""
+    folder, labels = files
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now raises ImportError
+    code, out, err = run(
+        capsys, FLOAT_MODEL, "--input", folder / "xs.npy", "--calibrate", folder / "samples.npy"
+    )
+    assert code == 0, err
+    assert f"input 2: logits: class {labels[2]}" in out
