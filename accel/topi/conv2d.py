@@ -17,6 +17,7 @@ from accel.env import Environment
 from accel.errors import AllocationError, ScheduleError
 from accel.te import Tensor, compute, create_schedule, reduce_axis, thread_axis
 from accel.te import sum as te_sum
+from accel.topi import checks
 from accel.topi.common import (
     AluStep,
     Operand,
@@ -88,6 +89,9 @@ def conv2d_packed(
     output channel (a multiplier, packed like the bias) or of the result's shape (a residual
     activation); they follow the bias in :attr:`Conv2d.args`.
     """
+    checks.whole("conv2d_packed", "stride", stride, 1)
+    checks.whole("conv2d_packed", "padding", padding, 0)
+    checks.shift("conv2d_packed", shift)
     nb, cb, h, w, bb, bi = data.shape
     ob, icb, kh, kw, bo, bi2 = kernel.shape
     if (cb, bi) != (icb, bi2) or (bb, bi, bo) != (env.BATCH, env.BLOCK_IN, env.BLOCK_OUT):
@@ -157,6 +161,8 @@ def default_tiles(
     divide the output-channel blocks move to rows, row threads that do not divide the rows
     fall back to 1): whole output rows, one input block a step, and of the
     output-channel blocks (up to 8) and rows that fit, those that load the fewest bytes."""
+    checks.whole("default_tiles", "threads", threads, 1)
+    checks.whole("default_tiles", "row_threads", row_threads, 1)
     if tuned := tuned_tiles(default_tiles, op, env, threads=threads, row_threads=row_threads):
         return tuned  # tuned tiles (accel.tune) answer first; see accel/topi/tuning.py
     ob, out_h, out_w = op.res.shape[-5:-2]  # per group when grouped
@@ -202,7 +208,7 @@ def default_tiles(
 
 def schedule_conv2d_packed(op: Conv2d, env: Environment, tiles: Conv2dTiles | None = None):
     """The accelerator schedule of ``op`` with ``tiles`` (default: :func:`default_tiles`)."""
-    tiles = tiles or default_tiles(op, env)
+    tiles = checks.tiles_of("schedule_conv2d_packed", tiles, Conv2dTiles) or default_tiles(op, env)
     res, conv = op.res, op.conv
     out_blocks, out_h, out_w = res.shape[-5:-2]  # per group when grouped
     in_blocks = op.data.shape[1] // op.groups

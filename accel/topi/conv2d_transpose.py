@@ -16,7 +16,7 @@ slices on the host, once, like any weight packing.
 
 Supported: square kernels whose size is a multiple of the stride, and strides and paddings for
 which the input row a phase starts at is affine in the phase (stride 2 with any padding, or any
-stride with padding a multiple of it). Other cases raise ``NotImplementedError`` saying which.
+stride with padding a multiple of it). Other cases raise ``ScheduleError`` saying which.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from accel.env import Environment
 from accel.errors import AllocationError, ScheduleError
 from accel.te import Tensor, compute, create_schedule, reduce_axis
 from accel.te import sum as te_sum
+from accel.topi import checks
 from accel.topi.common import check_bias, divisors, requantize, zero_padded
 from accel.topi.conv2d import (
     Conv2d,
@@ -45,7 +46,7 @@ def _phase_start(stride: int, padding: int) -> tuple[int, int]:
     q = [(ph + padding) // stride for ph in range(stride)]
     q1 = q[1] - q[0] if stride > 1 else 0
     if any(v != q[0] + q1 * ph for ph, v in enumerate(q)):
-        raise NotImplementedError(
+        raise ScheduleError(
             f"conv2d_transpose_packed: with stride {stride} and padding {padding} the phases "
             f"start at input rows {q}, which is not affine in the phase; supported are stride 2 "
             "and paddings that are a multiple of the stride"
@@ -55,12 +56,12 @@ def _phase_start(stride: int, padding: int) -> tuple[int, int]:
 
 def _check(kernel_size: int, stride: int, padding: int) -> int:
     if kernel_size % stride:
-        raise NotImplementedError(
+        raise ScheduleError(
             f"conv2d_transpose_packed: kernel size {kernel_size} is not a multiple of stride "
             f"{stride}, so the phases would need kernels of different sizes"
         )
     if (2 * padding) % stride:
-        raise NotImplementedError(
+        raise ScheduleError(
             f"conv2d_transpose_packed: padding {padding} with stride {stride} gives an output "
             "size that is not a multiple of the stride"
         )
@@ -73,7 +74,7 @@ def pack_kernel_transpose(w: np.ndarray, env: Environment, stride: int, padding:
     s, s, KH/s, KW/s, BLOCK_OUT, BLOCK_IN)`` that ``conv2d_transpose_packed`` reads."""
     _o, _i, kh, kw = w.shape
     if kh != kw:
-        raise NotImplementedError(f"conv2d_transpose_packed: kernel {kh}x{kw} is not square")
+        raise ScheduleError(f"conv2d_transpose_packed: kernel {kh}x{kw} is not square")
     taps = _check(kh, stride, padding)
     packed = pack_kernel(w, env)  # (ob, ib, kh, kw, bo, bi)
     # Phase ph uses kernel rows r(ph) + s*a for a = taps-1 .. 0 (reversed, so that the
@@ -100,6 +101,9 @@ def conv2d_transpose_packed(
 ) -> Conv2d:
     """Declare the transposed convolution of packed ``data`` by the phase-sliced ``kernel``
     (see :func:`pack_kernel_transpose`) and its requantizing epilogue."""
+    checks.whole("conv2d_transpose_packed", "stride", stride, 1)
+    checks.whole("conv2d_transpose_packed", "padding", padding, 0)
+    checks.shift("conv2d_transpose_packed", shift)
     nb, cb, h, w, bb, bi = data.shape
     ob, icb, s1, s2, taps, taps2, bo, bi2 = kernel.shape
     if (cb, bi) != (icb, bi2) or (bb, bi, bo) != (env.BATCH, env.BLOCK_IN, env.BLOCK_OUT):
@@ -156,6 +160,7 @@ def default_transpose_tiles(op: Conv2d, env: Environment, threads: int = 2) -> C
     output rows), as many as fit, up to eight output-channel blocks whose phase kernels fit the
     weight SRAM, one input block a step; ``threads`` virtual threads along output channels (1
     when they cannot share them)."""
+    checks.whole("default_transpose_tiles", "threads", threads, 1)
     if tuned := tuned_tiles(default_transpose_tiles, op, env, threads=threads):
         return tuned  # tuned tiles (accel.tune) answer first; see accel/topi/tuning.py
     _nb, ob, rows_total, s, cols_total, _s, _b, _o = op.res.shape
@@ -189,6 +194,7 @@ def schedule_conv2d_transpose_packed(
     columns (each holding all ``s x s`` phases, so the stores write whole output rows),
     input-channel blocks streamed through, virtual threads along output channels and phase rows,
     the epilogue on the ALU."""
+    tiles = checks.tiles_of("schedule_conv2d_transpose_packed", tiles, Conv2dTiles)
     tiles = tiles or default_transpose_tiles(op, env)
     res, conv = op.res, op.conv
     _nb, ob, rows_total, _s, cols_total, _s2, _b, _o = res.shape

@@ -26,6 +26,7 @@ from accel.env import Environment
 from accel.errors import AllocationError, ScheduleError
 from accel.te import Tensor, compute, create_schedule, reduce_axis, thread_axis
 from accel.te import sum as te_sum
+from accel.topi import checks
 from accel.topi.common import AluStep, Operand, alu_epilogue, check_bias, divisors, requantize
 from accel.topi.packing import channel_blocks
 from accel.topi.tuning import tuned_tiles
@@ -84,6 +85,7 @@ def dense_packed(
     in :attr:`Dense.args`. Raises ScheduleError when the shapes are not packed for ``env`` or
     do not agree.
     """
+    checks.shift("dense_packed", shift)
     if len(data.shape) != 4 or len(weight.shape) != 4:
         raise ScheduleError(
             f"dense_packed: data {data.shape} and weight {weight.shape} must both be packed "
@@ -154,6 +156,7 @@ def default_dense_tiles(op: Dense, env: Environment, threads: int = 2) -> DenseT
     threads the step is at most 1/8 of the input channels, so that one thread's loads run while
     another's GEMMs do. Raises AllocationError when not even one block of each fits.
     """
+    checks.whole("default_dense_tiles", "threads", threads, 1)
     if tuned := tuned_tiles(default_dense_tiles, op, env, threads=threads):
         return tuned  # tuned tiles (accel.tune) answer first; see accel/topi/tuning.py
     nb, ob, _b, _o = op.res.shape
@@ -195,6 +198,7 @@ def schedule_dense_packed(op: Dense, env: Environment, tiles: DenseTiles | None 
     be shared evenly by the virtual threads; a tile too large for its SRAM is refused with an
     AllocationError when the schedule is built.
     """
+    checks.tiles_of("schedule_dense_packed", tiles, DenseTiles)
     tiles = tiles or default_dense_tiles(op, env)
     res, gemm = op.res, op.gemm
     for name, total, tile in (

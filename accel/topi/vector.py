@@ -31,6 +31,7 @@ from accel.errors import AllocationError, ScheduleError
 from accel.te import Tensor, compute, const, create_schedule, if_then_else, thread_axis
 from accel.te import all as te_all
 from accel.te import max as te_max
+from accel.topi import checks
 from accel.topi.common import AluStep, alu_epilogue, divisors, requantize
 from accel.topi.tuning import tuned_tiles
 
@@ -226,6 +227,7 @@ def default_vector_tiles(op: VectorOp, env: Environment, threads: int = 2) -> Ve
 
     Raises AllocationError when not even one output row of one channel block fits.
     """
+    checks.whole("default_vector_tiles", "threads", threads, 1)
     if tuned := tuned_tiles(default_vector_tiles, op, env, threads=threads):
         return tuned  # tuned tiles (accel.tune) answer first; see accel/topi/tuning.py
     cb, out_h = op.res.shape[1], op.res.shape[2]
@@ -254,6 +256,7 @@ def schedule_vector_packed(op: VectorOp, env: Environment, tiles: VectorTiles | 
     channel tiles evenly; a tile too large for the accumulator fails at build time with
     AllocationError.
     """
+    checks.tiles_of("schedule_vector_packed", tiles, VectorTiles)
     tiles = tiles or default_vector_tiles(op, env)
     res = op.res
     for name, total, tile in (

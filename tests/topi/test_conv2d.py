@@ -144,3 +144,56 @@ def test_a_bias_that_is_not_packed_per_output_channel_is_refused():
     flat = te.placeholder((4 * B,), name="bias", dtype="int32")
     with pytest.raises(ScheduleError, match=r"bias int32\(64,\) is not .* int32\(4, 1, 16\)"):
         topi.conv2d_packed(data, kernel, ENV, bias=flat)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda: declare(8, 32, 32, 3, 0, 1),
+            r"conv2d_packed: stride must be an integer >= 1, got 0",
+        ),
+        (lambda: declare(8, 32, 32, 3, -1, 1), r"stride must be an integer >= 1, got -1"),
+        (lambda: declare(8, 32, 32, 3, 1, -1), r"padding must be an integer >= 0, got -1"),
+        (
+            lambda: declare(8, 32, 32, 3, 1, 1, shift=-1),
+            r"shift must be None or an integer in \[0, 31\]",
+        ),
+        (
+            lambda: topi.default_tiles(declare(8, 32, 32, 3, 1, 1), ENV, threads=0),
+            r"threads must be an integer >= 1, got 0",
+        ),
+        (
+            lambda: topi.schedule_conv2d_packed(declare(8, 32, 32, 3, 1, 1), ENV, "big"),
+            r"tiles must be a Conv2dTiles, got str",
+        ),
+        (
+            lambda: topi.default_dense_tiles(dense_op(), ENV, threads=0),
+            r"default_dense_tiles: threads must be",
+        ),
+        (
+            lambda: topi.schedule_dense_packed(dense_op(), ENV, (1, 2)),
+            r"tiles must be a DenseTiles, got tuple",
+        ),
+        (
+            lambda: topi.default_vector_tiles(relu_op(), ENV, threads=0),
+            r"default_vector_tiles: threads must be",
+        ),
+        (
+            lambda: topi.schedule_vector_packed(relu_op(), ENV, 3),
+            r"tiles must be a VectorTiles, got int",
+        ),
+    ],
+)
+def test_bad_operator_arguments_are_schedule_errors(make, message):
+    with pytest.raises(ScheduleError, match=message):
+        make()
+
+
+def dense_op():
+    data = te.placeholder((1, 2, 1, B), name="d", dtype="int8")
+    return topi.dense_packed(data, te.placeholder((2, 2, B, B), name="w", dtype="int8"), ENV)
+
+
+def relu_op():
+    return topi.relu_packed(te.placeholder((1, 2, 4, 4, 1, B), name="x", dtype="int8"), ENV)
