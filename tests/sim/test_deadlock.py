@@ -63,3 +63,28 @@ def test_tokens_persist_from_one_run_to_the_next():
 def test_flags_a_module_does_not_have_are_refused(insn, flag):
     with pytest.raises(SimulatorError, match=f"instruction 0 .* has no {flag}"):
         Bench().run([insn, finish()])
+
+
+def test_a_deadlocked_stream_leaves_no_token_behind_for_the_next_one():
+    # The failing stream pushes compute->store before it deadlocks: that token must not reach
+    # the next, valid stream, whose store would then run before its data is ready.
+    import numpy as np
+    from sim_streams import rand_int32
+
+    bench = Bench()
+    env = bench.env
+    acc = rand_int32(np.random.default_rng(0), (4, env.BATCH, env.BLOCK_OUT))
+    src = bench.put(acc, MemType.ACC)
+    out = bench.space(4 * env.BATCH * env.BLOCK_OUT, MemType.OUT)
+    with pytest.raises(DeadlockError):
+        bench.run([gemm(0, 0, push_next_dep=True), gemm(0, 0, pop_prev_dep=True), finish()])
+    assert not any(bench.sim.queues.counts().values())
+    bench.run(
+        [
+            load(MemType.ACC, 0, src, 1, 4, 4, push_next_dep=True),
+            store(0, out, 1, 4, 4, pop_prev_dep=True),
+            finish(),
+        ]
+    )
+    got = bench.get(out, MemType.OUT, (4, env.BATCH, env.BLOCK_OUT), np.int8)
+    np.testing.assert_array_equal(got, acc.astype(np.int8))
