@@ -33,25 +33,11 @@ from accel.lower.passes.sram import sram_layout
 from accel.runtime.module import Module
 from accel.runtime.ndarray import Device, NDArray, array, empty
 from accel.sim import get_device
+from accel.sim.stats import INSN_COUNTERS, TRAFFIC_COUNTERS
 
 EXT_DEV = Device("ext_dev", 0)
-# the simulator counters one inference adds up (accel/sim/stats.py)
-COUNTERS = (
-    "cycles",
-    "gemm_useful_cycles",
-    "inp_load_nbytes",
-    "wgt_load_nbytes",
-    "acc_load_nbytes",
-    "uop_load_nbytes",
-    "out_store_nbytes",
-    "gemm_counter",
-    "alu_counter",
-    "load_insns",
-    "store_insns",
-    "gemm_insns",
-    "alu_insns",
-    "finish_insns",
-)
+# the simulator counters one inference adds up
+COUNTERS = ("cycles", "gemm_useful_cycles", *TRAFFIC_COUNTERS, *INSN_COUNTERS)
 
 
 def build(

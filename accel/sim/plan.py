@@ -397,18 +397,14 @@ class _Translator:
             return
         _check_size(insn, words.size)
         udst, usrc, uwgt = uop_columns(words, self.env)
-        loops = (insn.iter_out, insn.iter_in)
-        dst = expand(udst, *loops, insn.dst_factor_out, insn.dst_factor_in)
-        check_bound(dst, self.env.ACC_BUFF_DEPTH, "acc")
+        dst = _expand(insn, udst, "dst", self.env.ACC_BUFF_DEPTH, "acc")
         if insn.reset_reg:
             rows = np.unique(dst)
             self._flush_if(rows)
             self.prog.steps.append(_Step("reset", rows=rows))
             return
-        src = expand(usrc, *loops, insn.src_factor_out, insn.src_factor_in)
-        wgt = expand(uwgt, *loops, insn.wgt_factor_out, insn.wgt_factor_in)
-        check_bound(src, self.env.INP_BUFF_DEPTH, "inp")
-        check_bound(wgt, self.env.WGT_BUFF_DEPTH, "wgt")
+        src = _expand(insn, usrc, "src", self.env.INP_BUFF_DEPTH, "inp")
+        wgt = _expand(insn, uwgt, "wgt", self.env.WGT_BUFF_DEPTH, "wgt")
         vsrc = self._resolve(src, self.inp_map, self.inp_initial)
         vwgt = self._resolve(wgt, self.wgt_map, self.wgt_initial)
         self.batch.append((dst, vsrc, vwgt))
@@ -429,13 +425,11 @@ class _Translator:
             return
         _check_size(insn, words.size)
         udst, usrc, _ = uop_columns(words, self.env)
-        loops = (insn.iter_out, insn.iter_in)
-        rows = expand(udst, *loops, insn.dst_factor_out, insn.dst_factor_in)
-        check_bound(rows, self.env.ACC_BUFF_DEPTH, "acc")
-        if not insn.use_imm:
-            src = expand(usrc, *loops, insn.src_factor_out, insn.src_factor_in)
-            check_bound(src, self.env.ACC_BUFF_DEPTH, "acc")
-            rows = np.concatenate([rows, src])
+        rows = _expand(insn, udst, "dst", self.env.ACC_BUFF_DEPTH, "acc")
+        if not insn.use_imm:  # an ALU source is an accumulator index
+            rows = np.concatenate(
+                [rows, _expand(insn, usrc, "src", self.env.ACC_BUFF_DEPTH, "acc")]
+            )
         self._flush_if(rows)
         self.prog.steps.append(_Step("alu", alu=insn, alu_words=words))
 
@@ -485,6 +479,15 @@ class _Translator:
         written = np.flatnonzero(self.uop_written)
         if written.size:
             prog.uop_final = (written, self.uop[written])
+
+
+def _expand(insn, column: np.ndarray, role: str, depth: int, sram: str) -> np.ndarray:
+    """The ``role`` ("dst", "src" or "wgt") index of every iteration of ``insn``, checked to
+    lie inside the ``sram`` of ``depth`` elements."""
+    factors = getattr(insn, f"{role}_factor_out"), getattr(insn, f"{role}_factor_in")
+    indices = expand(column, insn.iter_out, insn.iter_in, *factors)
+    check_bound(indices, depth, sram)
+    return indices
 
 
 class TooLarge(Exception):

@@ -36,10 +36,16 @@ _UNSPLITTABLE = (ir.Allocate, ir.Evaluate, ir.AttrStmt)
 def distribute_loops(stmt: ir.Stmt, env: Environment) -> ir.Stmt:
     """``stmt`` with every loop that :func:`distribute` allows split, innermost loops first
     (``env`` is unused: the pass needs no configuration)."""
+    return split_loops(stmt, distribute)
+
+
+def split_loops(stmt: ir.Stmt, split) -> ir.Stmt:
+    """``stmt`` with every loop that ``split(loop)`` (a list of loops, or None) splits replaced
+    by those loops, innermost loops first."""
 
     def fstmt(s: ir.Stmt) -> ir.Stmt | None:
         if isinstance(s, ir.For):
-            parts = distribute(s)
+            parts = split(s)
             if parts is not None:
                 return ir.seq(*parts)
         return None

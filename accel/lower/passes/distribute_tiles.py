@@ -35,6 +35,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from accel.arith.simplify import affine, simplify
 from accel.env import Environment
 from accel.lower import ir
+from accel.lower.passes.distribute_loops import split_loops
 from accel.lower.passes.inline_copies import conjuncts, loop_ranges
 from accel.te.expr import Cmp, Const, Expr, Var
 from accel.te.visit import walk
@@ -45,15 +46,7 @@ _UNSPLITTABLE = (ir.Allocate, ir.Evaluate, ir.AttrStmt, ir.LetStmt)
 def distribute_tiles(stmt: ir.Stmt, env: Environment | None = None) -> ir.Stmt:
     """``stmt`` with every loop that :func:`distribute` allows split, innermost loops first
     (``env`` is unused: the pass needs no configuration)."""
-
-    def fstmt(s: ir.Stmt) -> ir.Stmt | None:
-        if isinstance(s, ir.For):
-            parts = distribute(s)
-            if parts is not None:
-                return ir.seq(*parts)
-        return None
-
-    return ir.rewrite_stmt(stmt, fstmt)
+    return split_loops(stmt, distribute)
 
 
 def distribute(s: ir.For) -> list[ir.For] | None:
