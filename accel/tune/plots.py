@@ -102,7 +102,7 @@ def plot_roofline(results: Sequence[TuneResult], path: str, before: Sequence | N
     ax.set_yscale("log")
     ax.set_xlabel("MACs per DRAM byte")
     ax.set_ylabel("MACs per cycle")
-    ax.set_title(f"{env.name}: layers against the roofline (labels: GEMM utilization)")
+    ax.set_title(f"layers against the roofline of {env.name}\n(labels: GEMM utilization)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
