@@ -192,3 +192,20 @@ def test_tasks_are_extracted_from_any_build():
     tasks = extract_tasks(build_all)
     assert [t.key for t in tasks] == [a.key, b.key]
     assert tasks[0].repeats == 2
+
+
+def test_every_strategy_returns_a_measured_valid_best_without_repeats():
+    task = conv2d_task(4, 32, 32, 3, 1)
+    bests = {}
+    for strategy in ("exhaustive", "guided", "evolutionary"):
+        result = tune(
+            task, trials=10, batch=4, log=None, executor="serial", strategy=strategy, progress=False
+        )
+        tiles = [r.candidate for r in result.records]
+        assert len(tiles) == len(set(tiles)) == 10
+        assert result.best.ok and result.strategy == strategy
+        assert task.template.check(task.op, ENV, result.best_tiles) is None
+        bests[strategy] = result.best.cycles
+    everything = tune(task, trials=None, log=None, executor="serial", progress=False)
+    assert everything.strategy == "exhaustive"
+    assert everything.best.cycles <= min(bests.values())
