@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from accel.cli import main
 from accel.tune import read
 
@@ -35,3 +37,19 @@ def test_sweep_reports_every_point_and_the_front(capsys, tmp_path):
     assert [p["config"]["DRAM_BUS_BYTES"] for p in points] == [8, 16]
     assert points[1]["cycles"] <= points[0]["cycles"]
     assert all(p["area_mm2"] > 0 and p["energy_uj"] > 0 for p in points)
+
+
+def test_plots_of_a_sweep_and_a_roofline(tmp_path):
+    pytest.importorskip("matplotlib")
+    from accel.tune import conv2d_task, tune
+    from accel.tune.plots import plot_roofline
+
+    png = tmp_path / "front.png"
+    argv = ["sweep", "--conv", "8,32,32,3,1", "--set", "ALU_CYCLES_PER_VECTOR=1,2"]
+    assert main([*argv, "--trials", "0", "--serial", "--no-progress", "--plot", str(png)]) == 0
+    assert png.stat().st_size > 0
+    results = [
+        tune(conv2d_task(8, 32, 32, 3, 1), trials=3, log=None, executor="serial", progress=False)
+    ]
+    plot_roofline(results, str(tmp_path / "roof.png"))
+    assert (tmp_path / "roof.png").stat().st_size > 0
