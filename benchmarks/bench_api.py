@@ -141,8 +141,8 @@ def tutorial_module(layer):
     ic_out, ic_inn = s[res_conv].split(ic, factor=1)
     s[res_conv].reorder(ic_out, b_inn, oc_inn, y_inn, ic_inn, dy, dx, x_inn, b_tns, oc_tns, ic_tns)
     if threads > 1:
-        _, tx = s[res].split(oc_out, factor=threads)
-        s[res].reorder(tx, oc_out)
+        oc_rest, tx = s[res].split(oc_out, factor=threads)
+        s[res].reorder(tx, oc_rest)
         s[res].bind(tx, te.thread_axis("cthread"))
     s[data_buf].set_scope(ENV.inp_scope)
     s[kernel_buf].set_scope(ENV.wgt_scope)

@@ -155,8 +155,10 @@ class StreamProgram:
             if step.kind == "gemm":
                 sums = compute_products(step.gemm, inp, wgt, None)
                 rows = step.gemm.dst
-                if step.gemm.dtype == np.float32 and acc.dtype == np.int32:
-                    acc[rows] += sums.astype(np.int32)  # |sums| < 2^24; int32 addition wraps
+                if (step.gemm.dtype == np.float32 or sums.dtype == np.int32) and (
+                    acc.dtype == np.int32
+                ):
+                    acc[rows] += sums.astype(np.int32)  # exact below 2^31; int32 addition wraps
                 else:
                     wide = acc[rows].astype(np.int64) + sums.astype(np.int64)
                     acc[rows] = wide.astype(acc.dtype)

@@ -91,3 +91,31 @@ def test_a_chunked_alu_keeps_its_order(small_chunks, use_plans):
     )
     expected = reference_alu(acc, uops, insn)
     np.testing.assert_array_equal(bench.sim.srams.acc[:16], expected)
+
+
+@pytest.mark.parametrize("use_plans", [False, True])
+def test_long_reductions_past_float32_stay_exact(use_plans):
+    # 71 products per destination, each row of 16 lanes summing to an odd 256,159: the
+    # total 18,187,289 lies past 2^24, where float32 cannot hold odd integers. The simulator
+    # computes it in exact float32 pieces summed as int32.
+    bench = Bench()
+    bench.sim.use_plans = use_plans
+    env = bench.env
+    inp = np.full((64, env.BATCH, env.BLOCK_IN), 126, np.int8)
+    inp[:, :, 0] = 127
+    wgt = np.full((1, env.BLOCK_OUT, env.BLOCK_IN), 127, np.int8)
+    acc = np.zeros((80, env.BATCH, env.BLOCK_OUT), np.int32)
+    uops = [Uop(d, d % 64, 0) for d in range(80)]
+    insn = gemm(0, 80, 1, 71)  # the inner loop repeats every micro-op 71 times (factors 0)
+    bench.run(
+        [
+            load(MemType.INP, 0, bench.put(inp, MemType.INP), 1, 64, 64),
+            load(MemType.WGT, 0, bench.put(wgt, MemType.WGT), 1, 1, 1),
+            load(MemType.ACC, 0, bench.put(acc, MemType.ACC), 1, 80, 80),
+            bench.uops(uops),
+            insn,
+            finish(),
+        ]
+    )
+    assert (bench.sim.srams.acc[:80] == 71 * (127 * 127 + 15 * 126 * 127)).all()
+    assert 71 * (127 * 127 + 15 * 126 * 127) == 18_187_289 > 2**24
