@@ -49,7 +49,8 @@ INSN_BYTES = 16
 _MODULES = tuple(int(m) for m in Module)  # plain ints: iterating the enum is slow
 _DECODE_CACHE_SIZE = 1 << 16
 _PLAN_CACHE_SIZE = 256  # distinct streams remembered before the cache starts over
-_DATA_TYPES = np.array([int(t) for t in DATA_TYPES], np.uint64)
+# memory type (a 3-bit field) -> whether its DRAM address comes from a program's arguments
+_IS_DATA_TYPE = np.array([t in DATA_TYPES for t in range(8)])
 
 
 @dataclass(frozen=True)
@@ -241,7 +242,7 @@ class Simulator:
         opcode = (lo >> c.opcode_shift) & c.opcode_mask
         mem_type = (lo >> c.type_shift) & c.type_mask
         is_mem = (opcode == Opcode.LOAD) | (opcode == Opcode.STORE)
-        data = is_mem & np.isin(mem_type, _DATA_TYPES)
+        data = is_mem & _IS_DATA_TYPE[mem_type]
         base = (lo >> np.uint64(c.base_shift)) & np.uint64(c.base_mask)
         dram_base = np.where(is_mem, base, 0).astype(np.int64)
         masked = words.copy()
@@ -255,7 +256,10 @@ class Simulator:
     def _uop_bytes(self, rows: np.ndarray) -> bytes:
         """The DRAM bytes the micro-op loads ``rows`` read (out-of-range rows read nothing
         here; decoding refuses them)."""
-        insns = [decode_int(int(lo) | (int(hi) << 64), self.env) for lo, hi in rows.tolist()]
+        insns = []
+        for pair in map(tuple, rows.tolist()):  # decoded instructions are cached by their words
+            entry = self._entries.get(pair)
+            insns.append(entry.insn if entry else decode_int(pair[0] | (pair[1] << 64), self.env))
         size = self.dram.elem_sizes[MemType.UOP]
         chunks = []
         for insn in insns:
