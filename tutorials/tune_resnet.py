@@ -36,7 +36,7 @@ print(space.describe())
 # predicted ones and their neighbours, on worker processes, logging each result.
 log = Path(tempfile.mkdtemp()) / "tune.jsonl"
 result = tune.tune(task, trials=16, log=log, workers=2, progress=False)
-print(result.summary())
+print(result.summary(times=False))
 print(f"rejected before building: {len(result.rejected)}, e.g. {result.rejected[0][2]}")
 print(f"speed-up over the rule: {result.speedup:.3f}x")
 

@@ -84,11 +84,14 @@ class TuneResult:
             return 1.0
         return self.rule.cycles / self.best.cycles
 
-    def summary(self) -> str:
+    def summary(self, times: bool = True) -> str:
+        """The search in a line, then the rule's and the best records (``times``: with the
+        host seconds the search took)."""
+        took = f" in {self.seconds:.1f} s" if times else ""
         lines = [
             f"{self.task}: {self.space_size} points, {self.candidates} candidates after checks "
             f"and pruning, {len(self.records)} measured ({self.measured_now} now, "
-            f"{self.strategy}) in {self.seconds:.1f} s"
+            f"{self.strategy}){took}"
         ]
         if self.rule is not None and self.rule.ok:
             lines.append(f"  rule  {self.rule.tiles}: {_figures(self.rule)}")
