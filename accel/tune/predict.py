@@ -135,6 +135,47 @@ def vector(op: Any, env: Environment, t: Any) -> float:
     return _overlap(env, tiles, 1, 0, compute_tile, store_tile, t.threads)
 
 
+def traffic(kind: str, op: Any, env: Environment, t: Any) -> int:
+    """Predicted DRAM bytes of ``op`` with tiles ``t``: every tile's input and weight loads,
+    bias loads and the result's stores (micro-ops and instructions left out). What the energy
+    objective ranks by, since DRAM dominates the energy of a run (docs/tuning.md)."""
+    if kind == "conv2d":
+        ob, out_h, out_w = op.res.shape[-5:-2]
+        kh, kw = op.kernel.shape[-4:-2]
+        s = op.stride
+        tiles = op.groups * (ob // t.oc_blocks) * (out_h // t.rows) * (out_w // t.cols)
+        steps = op.kernel.shape[-5] // t.ic_blocks
+        box = ((t.rows - 1) * s + kh) * ((t.cols - 1) * s + kw)
+        per_step = t.ic_blocks * (
+            box * env.INP_ELEM_BYTES + t.oc_blocks * kh * kw * env.WGT_ELEM_BYTES
+        )
+        bias = t.oc_blocks * env.ACC_ELEM_BYTES if op.bias is not None else 0
+        outputs = op.groups * ob * out_h * out_w * env.OUT_ELEM_BYTES
+        return tiles * (steps * per_step + bias) + outputs
+    if kind == "dense":
+        nb, ob, _b, _o = op.res.shape
+        ib = op.data.shape[1]
+        loads = (nb // t.batch_blocks) * ob * ib * env.WGT_ELEM_BYTES
+        loads += (ob // t.oc_blocks) * nb * ib * env.INP_ELEM_BYTES
+        return loads + nb * ob * env.OUT_ELEM_BYTES
+    if kind == "vector":
+        _nb, cb, out_h, out_w, _b, _o = op.res.shape
+        in_w = op.inputs[0].shape[3]
+        rows = t.rows if op.window is None else (t.rows - 1) * op.window[1] + op.window[0]
+        tiles = (cb // t.c_blocks) * (out_h // t.rows)
+        loads = tiles * len(op.loads) * t.c_blocks * rows * in_w * env.INP_ELEM_BYTES
+        return loads + cb * out_h * out_w * env.OUT_ELEM_BYTES
+    _nb, ob, rows, s, cols, _s, _b, _o = op.res.shape  # conv2d_transpose
+    taps = op.kernel.shape[4]
+    tiles = (ob // t.oc_blocks) * (rows // t.rows) * (cols // t.cols)
+    steps = op.kernel.shape[1] // t.ic_blocks
+    box = (t.rows + taps) * (t.cols + taps)
+    per_step = t.ic_blocks * (
+        box * env.INP_ELEM_BYTES + t.oc_blocks * s * s * taps * taps * env.WGT_ELEM_BYTES
+    )
+    return tiles * steps * per_step + ob * rows * s * cols * s * env.OUT_ELEM_BYTES
+
+
 PREDICTORS = {
     "conv2d": conv2d,
     "conv2d_transpose": conv2d_transpose,

@@ -31,7 +31,7 @@ from accel.tune.energy import EnergyModel
 from accel.tune.executors import resolve
 from accel.tune.log import LogWriter, Record, read
 from accel.tune.measure import build_candidate, timing_run
-from accel.tune.predict import predict
+from accel.tune.predict import predict, traffic
 from accel.tune.search import (
     STRATEGIES,
     Evolutionary,
@@ -327,11 +327,14 @@ def _candidates(task, space, objectives, prune, model):
                     )
                 )
         valid, cycles = [valid[i] for i in kept], [cycles[i] for i in kept]
+    leak_pj_per_cycle = model.leakage_mw(task.env) * 1e-3 / (model.clock(task.env) * 1e6) * 1e12
     for point, c in zip(valid, cycles):
+        tiles = template.tiles(point)
         figures = {
             "cycles": c,
-            "energy": c,  # ranked like cycles: leakage and DMA bytes follow time
-            "sram": sum(template.footprint(task.op, task.env, template.tiles(point)).values()),
+            "energy": traffic(template.kind, task.op, task.env, tiles) * model.dram_pj_per_byte
+            + c * leak_pj_per_cycle,
+            "sram": sum(template.footprint(task.op, task.env, tiles).values()),
         }
         predicted.append(tuple(figures[n] for n in objectives))
     return valid, rejected, predicted
