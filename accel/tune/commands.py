@@ -150,7 +150,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     for item in args.set:
         key, _, values = item.partition("=")
         axes[key.strip()] = _ints(values, len(values.split(",")), f"--set {key}")
-    configs, refused = grid(base, **axes) if axes else ({"base": base}, {})
+    if axes:
+        configs, refused = grid(base, **axes)
+    else:  # presets alone compare themselves; nothing given: the active configuration
+        configs, refused = ({} if args.presets else {"base": base}), {}
     for name in args.presets or []:
         configs[f"preset:{name}"] = preset(name)
     for name, reason in refused.items():
