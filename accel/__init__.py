@@ -14,8 +14,11 @@ from accel.errors import (
     ConfigError,
     DeadlockError,
     ExprError,
+    GraphError,
     ISAError,
+    LoadError,
     LoweringError,
+    SaveError,
     ScheduleError,
     SimulatorError,
     TensorizeError,
@@ -31,11 +34,12 @@ def ext_dev(index: int = 0) -> Device:
     return Device("ext_dev", index)
 
 
-_LAZY = ("frontend", "graph")  # the graph level pulls in onnx: imported on first use
+# Imported on first use: the graph level pulls in onnx, the tuner its executors.
+_LAZY = ("frontend", "graph", "tune")
 
 
 def __getattr__(name: str):
-    """``accel.frontend`` and ``accel.graph`` without importing them (and onnx) up front."""
+    """``accel.frontend``, ``accel.graph`` and ``accel.tune`` without importing them up front."""
     if name in _LAZY:
         import importlib
 
@@ -54,6 +58,7 @@ __all__ = [
     "frontend",
     "graph",
     "lower",
+    "tune",
     "nd",
     "sim",
     "te",
@@ -64,8 +69,11 @@ __all__ = [
     "DeadlockError",
     "Environment",
     "ExprError",
+    "GraphError",
     "ISAError",
+    "LoadError",
     "LoweringError",
+    "SaveError",
     "ScheduleError",
     "SimulatorError",
     "TensorizeError",
