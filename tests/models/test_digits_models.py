@@ -6,7 +6,6 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from accel.errors import GraphError
 from accel.frontend import from_onnx
 from models.digits.data import FLOAT_MODEL, INPUT_NAME, INPUT_SHAPE, QDQ_MODEL, load_split
 from models.digits.quantize_ort import scalar_quant_params
@@ -62,12 +61,9 @@ def test_float_model_matches_onnxruntime_and_is_accurate(test_set):
     assert (logits.argmax(1) == y_test).mean() >= 0.95
 
 
-@pytest.mark.xfail(
-    raises=GraphError,
-    reason="onnxruntime writes the int32 biases' DequantizeLinear with a [1] scale and a 0-d "
-    "zero point (off the ONNX spec, read as per-tensor by onnxruntime); the importer refuses",
-)
 def test_qdq_model_as_written_imports():
+    # onnxruntime writes the int32 biases' DequantizeLinear with a [1] scale and a 0-d zero
+    # point (off the ONNX spec, read as per-tensor by onnxruntime); the importer reads it so too.
     from_onnx(QDQ_MODEL, shape={INPUT_NAME: INPUT_SHAPE})
 
 
@@ -80,9 +76,7 @@ def test_scalar_quant_params_changes_nothing_onnxruntime_computes(test_set):
 
 
 def test_qdq_model_imports_at_batch_one():
-    graph = from_onnx(
-        scalar_quant_params(onnx.load(str(QDQ_MODEL))), shape={INPUT_NAME: INPUT_SHAPE}
-    )
+    graph = from_onnx(QDQ_MODEL, shape={INPUT_NAME: INPUT_SHAPE})
     assert graph.tensors[graph.outputs[0]].shape == (1, 10)
     ops = [n.op for n in graph.nodes_in_order()]
     assert ops.count("conv") == 4 and ops.count("gemm") == 1
@@ -91,8 +85,7 @@ def test_qdq_model_imports_at_batch_one():
 
 def test_qdq_model_matches_onnxruntime(test_set):
     x_test, y_test = test_set
-    model = scalar_quant_params(onnx.load(str(QDQ_MODEL)))
-    graph = from_onnx(model, shape={INPUT_NAME: x_test.shape})
+    graph = from_onnx(QDQ_MODEL, shape={INPUT_NAME: x_test.shape})
     logits = graph.run(x_test)
     expected = ort_logits(QDQ_MODEL, x_test)
     assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.99
