@@ -14,6 +14,7 @@ from accel.env import Environment, get_env
 from accel.errors import LoweringError
 from accel.lower import ir
 from accel.lower.ir import function_str, stmt_str
+from accel.lower.passes.check_bounds import check_bounds
 from accel.lower.passes.distribute_loops import distribute_loops
 from accel.lower.passes.distribute_tiles import distribute_tiles
 from accel.lower.passes.fold_uop_loops import fold_uop_loops
@@ -37,6 +38,7 @@ VERIFY_ENV_VAR = "ACCEL_VERIFY_IR"
 # accelerator scopes or pragmas passes through the accelerator passes unchanged.
 PASSES: list[tuple[str, Pass]] = [
     ("simplify", simplify_pass),
+    ("check_bounds", check_bounds),
     ("inject_dma", inject_dma),
     ("inject_alu", inject_alu),
     ("fold_uop_loops", fold_uop_loops),
