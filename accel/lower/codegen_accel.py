@@ -98,6 +98,9 @@ class AccelCodegen(HostCodegen):
 
     def kernel(self, s: ir.AttrStmt, depth: int) -> None:
         """Emit the kernel's recording function and, here, its push."""
+        if s.value not in _PUSH_METHODS:
+            kinds = ", ".join(_PUSH_METHODS)
+            raise BuildError(f"unknown micro-op kernel kind {s.value!r}; the kinds are {kinds}")
         captured = sorted(_stmt_vars(s.body), key=lambda v: self.name_of(v, v.name))
         name = self.fresh(f"_kernel_{len(self.kernels)}")
         saved_lines, saved_flag = self.lines, self.in_kernel
