@@ -52,6 +52,13 @@ class AccelCodegen(HostCodegen):
     def stmt(self, s: ir.Stmt, depth: int, ranges: dict) -> None:
         if isinstance(s, ir.Allocate) and s.buffer.scope in self.onchip:
             self.stmt(s.body, depth, ranges)  # on-chip storage is placed statically
+        elif isinstance(s, ir.Allocate):
+            raise BuildError(
+                f"{s.buffer.name} ({s.buffer.scope}) is an intermediate tensor in device memory "
+                "between accelerator stages, which an accelerator program cannot allocate; make "
+                "it an argument of the program, or keep it on chip (set_scope to an on-chip "
+                "scope and compute it where it is used)"
+            )
         elif coproc.is_uop_scope(s):
             self.kernel(s, depth)
         elif isinstance(s, ir.Evaluate):

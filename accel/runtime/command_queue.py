@@ -372,8 +372,11 @@ class CommandQueue:
 
     # -- recording and replaying ---------------------------------------------------------------
     def record(self, addrs: list[int]) -> None:
-        """Start recording the streams of one call whose arguments are at ``addrs``."""
-        self._recorder = Recorder(addrs, self.generation, self.serial)
+        """Start recording the streams of one call whose arguments are at ``addrs``. Nothing is
+        recorded when the queue already holds instructions or pops of someone else's stream:
+        a replay would run them again."""
+        idle = not self._stream and not any(self._pending.values())
+        self._recorder = Recorder(addrs, self.generation, self.serial) if idle else None
 
     def stop_recording(self) -> Recording | None:
         """The recording of the call (None if the arguments aliased each other)."""
@@ -410,8 +413,11 @@ class CommandQueue:
         self._append(FinishInsn())
 
     def discard(self) -> None:
-        """Drop the stream being built (after a failure in the code that was building it)."""
+        """Drop the stream being built after a failure in the code that was building it, and
+        the tokens its earlier automatic flushes left in the device's queues, so the next
+        stream starts clean."""
         self._reset()
+        self.device.simulator.queues.set_counts({})
 
     def _reset(self) -> None:
         self._stream = []

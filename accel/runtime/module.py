@@ -214,13 +214,14 @@ def _stored_params(lowered: LoweredFunc) -> set[str]:
 
 
 def _dry_run_metrics(module: AccelModule) -> dict:
-
+    """The figures of :attr:`AccelModule.metrics`, from one call on a scratch device."""
     env = module.env
     memory = DeviceMemory(env)
     device = Device(env, memory, Simulator(env, memory, trace=False))
     queue = CommandQueue(device)
     addrs = [memory.alloc(max(b.size * np.dtype(b.dtype).itemsize, 1)) for b in module.params]
     module._run(queue, addrs)
+    module._recordings.pop(queue.serial, None)  # the scratch queue is never used again
     stats = device.simulator.stats
     counts: Counter[str] = Counter(queue.counters)
     uops_loaded = counts.pop("uops_loaded", 0)

@@ -134,6 +134,9 @@ class StreamProgram:
         self.inp_final: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
         self.wgt_final: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
         self.uop_final: tuple[np.ndarray, np.ndarray] | None = None
+        # Micro-ops the stream reads before loading them (left by an earlier stream): their
+        # indices and the values the plan was made with; the plan holds only while they stay.
+        self.uop_inherited: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
         self.wgt_loaded = False
 
     # -- running ---------------------------------------------------------------------------
@@ -145,6 +148,9 @@ class StreamProgram:
                 return False
         insns, leaders, diffs = self.same_group
         if insns.size and (dram_base[insns] - dram_base[leaders] != diffs).any():
+            return False
+        index, values = self.uop_inherited
+        if index.size and not np.array_equal(self.srams.uop[index], values):
             return False
         self._check_dram(dram_base)
         srams = self.srams
@@ -289,6 +295,7 @@ class _Translator:
         self.wgt_initial: list[int] = []
         self.uop = srams.uop.copy()  # micro-op SRAM contents along the schedule
         self.uop_written = np.zeros(self.uop.size, bool)
+        self.uop_inherited: dict[int, int] = {}  # index -> value read before any load
         self.batch: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.batch_rows = np.zeros(env.ACC_BUFF_DEPTH, bool)
         self.inp_loads: list[_Access] = []
@@ -393,8 +400,19 @@ class _Translator:
         else:
             steps.append(_Step(kind, accesses=[a]))
 
-    def _gemm(self, insn: GemmInsn) -> None:
+    def _micro_ops(self, insn) -> np.ndarray:
+        """The micro-ops ``insn`` runs; those not loaded by this stream are remembered, since
+        the plan is only valid while the SRAM still holds them."""
         words = self.uop[insn.uop_bgn : insn.uop_end]
+        inherited = ~self.uop_written[insn.uop_bgn : insn.uop_end]
+        if inherited.any():
+            index = insn.uop_bgn + np.flatnonzero(inherited)
+            for i in index.tolist():
+                self.uop_inherited.setdefault(i, int(self.uop[i]))
+        return words
+
+    def _gemm(self, insn: GemmInsn) -> None:
+        words = self._micro_ops(insn)
         if not (words.size and insn.iter_out and insn.iter_in):
             return
         _check_size(insn, words.size)
@@ -422,7 +440,7 @@ class _Translator:
         return mapping[phys]
 
     def _alu(self, insn: AluInsn) -> None:
-        words = self.uop[insn.uop_bgn : insn.uop_end].copy()
+        words = self._micro_ops(insn).copy()
         if not (words.size and insn.iter_out and insn.iter_in):
             return
         _check_size(insn, words.size)
@@ -481,6 +499,10 @@ class _Translator:
         written = np.flatnonzero(self.uop_written)
         if written.size:
             prog.uop_final = (written, self.uop[written])
+        if self.uop_inherited:
+            index = np.array(sorted(self.uop_inherited), np.int64)
+            values = np.array([self.uop_inherited[i] for i in index.tolist()], np.uint32)
+            prog.uop_inherited = (index, values)
 
 
 def _expand(insn, column: np.ndarray, role: str, depth: int, sram: str) -> np.ndarray:

@@ -5,6 +5,7 @@ import pytest
 from accel_schedules import packed_matmul, random_int8
 
 import accel
+from accel import te
 from accel.errors import BuildError
 from accel.runtime.command_queue import get_command_queue
 from accel.sim import get_device
@@ -99,3 +100,20 @@ def test_a_tampered_module_file_is_refused(tmp_path):
     path.write_text(text)
     with pytest.raises(BuildError, match="dtype"):
         accel.load_module(path)
+
+
+def test_an_intermediate_tensor_in_device_memory_is_refused_at_build():
+    env = accel.get_env()
+    shape = (1, 4, env.BATCH, env.BLOCK_OUT)
+    A = te.placeholder(shape, name="A", dtype=env.acc_dtype)
+    A_buf = te.compute(shape, lambda *i: A(*i), "A_buf")
+    M = te.compute(shape, lambda *i: A_buf(*i).astype(env.inp_dtype), "M")  # in DRAM
+    M_buf = te.compute(shape, lambda *i: M(*i).astype(env.acc_dtype), "M_buf")
+    C = te.compute(shape, lambda *i: M_buf(*i).astype(env.inp_dtype), "C")
+    s = te.create_schedule(C.op)
+    for b in (A_buf, M_buf):
+        s[b].set_scope(env.acc_scope)
+    for stage in (A_buf, M, M_buf, C):
+        s[stage].pragma(s[stage].op.axis[0], env.dma_copy)
+    with pytest.raises(BuildError, match="M .* is an intermediate tensor in device memory"):
+        accel.build(s, [A, C], name="chain")

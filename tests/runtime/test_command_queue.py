@@ -605,3 +605,24 @@ def test_indices_and_loop_fields_are_checked_against_their_widths():
     r.push(1, 0, 0, 0, 0, AluOp.ADD, 1, 1 << 15)
     with pytest.raises(ISAError, match="imm = 32768"):
         r.finish()
+
+
+def test_discard_after_an_automatic_flush_leaves_no_token():
+    # A call that fails after part of its stream already ran (an automatic flush with a token
+    # outstanding) must not leave that token for the next call.
+    memory = DeviceMemory(ENV)
+    simulator = Simulator(ENV, memory, trace=False)
+    queue = CommandQueue(Device(ENV, memory, simulator))
+    queue.dep_push(1, 2)
+    queue._reserve(queue.max_insns)  # what an operation overflowing the stream does
+    assert any(simulator.queues.counts().values())
+    queue.discard()
+    assert not any(simulator.queues.counts().values())
+
+
+def test_a_queue_with_someone_elses_stream_does_not_record():
+    memory = DeviceMemory(ENV)
+    queue = CommandQueue(Device(ENV, memory, Simulator(ENV, memory, trace=False)))
+    queue.dep_push(1, 2)  # a stream being built by hand
+    queue.record([memory.alloc(64)])
+    assert queue.stop_recording() is None

@@ -49,8 +49,8 @@ def run_both(build):
 
 def conv_like(bench, rng, out_base=None, second_input=None, uop_load=None):
     """Two input loads (the second possibly of the same DRAM, like a virtual thread's copy),
-    weights, a reset and GEMMs, an ALU shift, and a store (``uop_load``: reuse the micro-ops
-    of an earlier stream)."""
+    weights, a reset and GEMMs, an ALU shift, and a store (``uop_load``: the LOAD UOP of an
+    earlier stream, so that both streams load the same micro-op block)."""
     env = bench.env
     inp = bench.put(rand_int8(rng, (N, env.BATCH, env.BLOCK_IN)), MemType.INP)
     wgt = bench.put(rand_int8(rng, (N, env.BLOCK_OUT, env.BLOCK_IN)), MemType.WGT)
@@ -144,7 +144,6 @@ def test_a_deadlocked_stream_changes_nothing():
     rng = np.random.default_rng(4)
     env = bench.env
     acc = bench.put(rand_int32(rng, (N, env.BATCH, env.BLOCK_OUT)), MemType.ACC)
-    before = state(bench)
     insns = [load(MemType.ACC, 0, acc, 1, N, N), gemm(0, 0, pop_next_dep=True), finish()]
     addr, count = bench.write_stream(insns)
     before = state(bench)
@@ -177,3 +176,34 @@ def test_blas_threads_come_from_the_environment_and_do_not_change_results(monkey
         bench.sim.run(addr, count)
         states.append(bench.sim.srams.acc.copy())
     np.testing.assert_array_equal(states[0], states[1])
+
+
+def test_a_plan_does_not_outlive_the_micro_ops_it_inherited():
+    """A stream that runs micro-ops an earlier stream left in SRAM: after a third stream loads
+    other micro-ops there, the plan made with the first ones must not be reused."""
+    results = []
+    for use_plans in (False, True):
+        bench = Bench(trace=False)
+        bench.sim.use_plans = use_plans
+        env = bench.env
+        rng = np.random.default_rng(0)
+        inp = bench.put(rand_int8(rng, (N, env.BATCH, env.BLOCK_IN)), MemType.INP)
+        wgt = bench.put(rand_int8(rng, (N, env.BLOCK_OUT, env.BLOCK_IN)), MemType.WGT)
+        out = bench.space(N * env.BATCH * env.BLOCK_OUT, MemType.OUT)
+        first = [bench.uops([Uop(d, d, d) for d in range(N)]), finish()]
+        other = [bench.uops([Uop(d, d, (d + 1) % N) for d in range(N)]), finish()]
+        compute = [
+            load(MemType.INP, 0, inp, 1, N, N),
+            load(MemType.WGT, 0, wgt, 1, N, N),
+            gemm(0, N, reset_reg=1),
+            gemm(0, N),
+            store(0, out, 1, N, N),
+            finish(),
+        ]
+        addr, count = bench.write_stream(compute)
+        bench.run(first)
+        bench.sim.run(addr, count)
+        bench.run(other)
+        bench.sim.run(addr, count)
+        results.append(bench.get(out, MemType.OUT, (N, env.BATCH, env.BLOCK_OUT), np.int8))
+    np.testing.assert_array_equal(results[1], results[0])
