@@ -41,3 +41,13 @@ def test_a_split_that_does_not_divide_stays_in_bounds():
     b = np.zeros(4, np.int32)
     f(np.arange(4, dtype=np.int32), b)
     np.testing.assert_array_equal(b, [0, 2, 4, 6])
+
+
+def test_a_read_past_the_end_under_the_guard_of_a_split_is_refused():
+    n = 10
+    A10 = te.placeholder((n,), "int32", "A")
+    B = te.compute((n,), lambda i: A10[i + 1], "B")
+    s = te.create_schedule(B.op)
+    s[B].split(B.op.axis[0], factor=3)  # guard i.outer*3 + i.inner < 10 bounds the index by 10
+    with pytest.raises(LoweringError, match=r"at flat indices 1..10, but A has 10 elements"):
+        accel.build(s, [A10, B])
