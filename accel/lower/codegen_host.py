@@ -458,7 +458,9 @@ def vector_plan(s: ir.For) -> VectorPlan | None:
         kind, (op, value) = "reduce", reduction
     reads = [split_affine(r.index, nest_vars)[1] for r in _affine_loads(value, nest_vars)]
     keep = {nest_vars[v] for v in _array_vars(value, nest_vars)}
-    # A fold keeps the loops it reduces over as they are, so a float sum keeps its order.
+    # A fold keeps the loops it reduces over as separate axes (not merged with others), so
+    # the reduction runs over exactly the iterations the schedule names; numpy sums them in
+    # its own (pairwise) order, so a float sum may round differently from the loop's order.
     keep.update(m for m, c in enumerate(coefs) if c == 0)
     axes, shape, guards = _regroup(loops, [coefs, *reads], guards, keep)
     if not _injective_store(coefs, axes, shape):

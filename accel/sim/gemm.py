@@ -14,8 +14,12 @@ mode; a convolution tile or a dense layer is exactly this). Otherwise every row 
 product of its own ("rows" mode, stacked matmul).
 
 Exactness: the operands are integers held in floats. Products are summed in float32 when every
-partial sum stays within 2^24 (int8 x int8 with K*BLOCK_IN <= 1024), in float64 within 2^53,
-and in int64 otherwise; the exact sum is wrapped to the accumulator width once, at the end.
+partial sum stays within 2^24 (int8 x int8 with K*BLOCK_IN <= 1024); longer reductions in
+product mode run as float32 products over pieces of at most that length, each exact, summed as
+int32 (``GemmPlan.k_chunk``); rows mode uses float64 within 2^53 and int64 beyond. The exact sum
+is wrapped to the accumulator width once, at the end. A plan can also be built over arrays
+other than the SRAMs (``plan_products`` / ``compute_products``): the stream plans of
+``plan.py`` use it on their renamed, batched operands.
 """
 
 from __future__ import annotations

@@ -180,8 +180,9 @@ class Simulator:
         runs, so a stream refused for any of these reasons changes no state.
 
         A stream seen before (the same words except for data addresses, the same micro-ops
-        and the same tokens waiting) reuses its schedule, timing and translated plan
-        (``accel/sim/plan.py``); only the array work runs again.
+        loaded, the same tokens waiting) reuses its schedule, timing and translated plan
+        (``accel/sim/plan.py``) while the micro-ops it inherited from earlier streams are
+        unchanged; only the array work runs again.
         """
         words = self._words(insn_addr, insn_count)
         if not self.use_plans:
