@@ -141,8 +141,7 @@ class GemmUnit:
         self.env = env
         self.srams = srams
         self.plans = PlanCache()
-        bound = (1 << (env.INP_WIDTH - 1)) * (1 << (env.WGT_WIDTH - 1))
-        self._product_bound = bound * env.BLOCK_IN  # |sum| bound per reduction element
+        self._product_bound = product_bound(env)
 
     def execute(self, insn: GemmInsn) -> None:
         """Run one GEMM instruction; raises SimulatorError for an SRAM index past the end.
@@ -196,7 +195,7 @@ class GemmUnit:
         wgt = expand(uwgt, *loops, insn.wgt_factor_out, insn.wgt_factor_in)
         check_bound(src, env.INP_BUFF_DEPTH, "inp")
         check_bound(wgt, env.WGT_BUFF_DEPTH, "wgt")
-        float32_ok = self.srams.inp.dtype == np.float32
+        float32_ok = float32_holds(self.srams)
         return plan_products(
             dst, src, wgt, env.INP_BUFF_DEPTH, env.WGT_BUFF_DEPTH, self._product_bound, float32_ok
         )
@@ -265,6 +264,18 @@ def unique_rows(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _HASH_MULTIPLIERS = np.random.default_rng(0x5EED).integers(
     1, 1 << 63, size=4096, dtype=np.uint64
 ) | np.uint64(1)
+
+
+def product_bound(env: Environment) -> int:
+    """A bound on |one reduction element|: a BLOCK_IN-long dot product of an input and a weight
+    row, each value at most 2^(width - 1) in magnitude."""
+    return (1 << (env.INP_WIDTH - 1)) * (1 << (env.WGT_WIDTH - 1)) * env.BLOCK_IN
+
+
+def float32_holds(srams: Srams) -> bool:
+    """Whether the SRAMs' values are float32 (widths up to 16 bits, ``state.py``), so that a
+    float32 product of them is exact while its sums stay below 2^24."""
+    return srams.inp.dtype == np.float32
 
 
 def _exact_dtype(bound: int, float32_ok: bool) -> np.dtype:

@@ -43,7 +43,7 @@ from accel.errors import DeviceMemoryError, SimulatorError
 from accel.hw.isa import AluInsn, GemmInsn, MemInsn, MemType, Opcode, uop_columns
 from accel.hw.memory import DeviceMemory
 from accel.hw.modules import insn_kind
-from accel.sim.gemm import compute_products, plan_products
+from accel.sim.gemm import compute_products, float32_holds, plan_products, product_bound
 from accel.sim.loops import CHUNK_ITERATIONS, check_bound, expand
 from accel.sim.state import Srams
 
@@ -74,6 +74,15 @@ class _Accesses:
         self.pad = self.rel < 0
         self.any_pad = bool(self.pad.any())
         self.insns = np.array([a.insn for a in accesses], np.int64)
+
+    @classmethod
+    def of(cls, mem_type: MemType, rel, sram, owner) -> _Accesses:
+        """Accesses given element by element (``rel`` >= 0: no padding)."""
+        made = cls([])
+        made.mem_type, made.rel, made.sram, made.owner = mem_type, rel, sram, owner
+        made.pad = np.zeros(rel.size, bool)
+        made.any_pad = False
+        return made
 
     def index(self, dram_base: np.ndarray) -> np.ndarray:
         """Absolute element indices (padding: 0)."""
@@ -302,9 +311,8 @@ class _Translator:
         self.wgt_loads: list[_Access] = []
         self.stores: list[_Access] = []
         self.reads: list[_Access] = []  # every load that reads DRAM, micro-ops included
-        bound = (1 << (env.INP_WIDTH - 1)) * (1 << (env.WGT_WIDTH - 1))
-        self.product_bound = bound * env.BLOCK_IN
-        self.float32_ok = srams.inp.dtype == np.float32
+        self.product_bound = product_bound(env)
+        self.float32_ok = float32_holds(srams)
 
     # -- per instruction ---------------------------------------------------------------------
     def insn(self, index: int, insn) -> None:
@@ -381,13 +389,8 @@ class _Translator:
         self._append_step("acc_load", a)
 
     def _store(self, index: int, insn: MemInsn) -> None:
-        count = insn.y_size * insn.x_size
-        y = np.arange(insn.y_size).reshape(-1, 1)
-        x = np.arange(insn.x_size).reshape(1, -1)
-        rel = (y * insn.x_stride + x).ravel().astype(np.int64)
-        sram = insn.sram_base + np.arange(count, dtype=np.int64)
-        a = _Access(index, MemType.OUT, rel, sram)
-        self._flush_if(sram)
+        a = self._access(index, insn)  # a STORE has no padding: every element is real
+        self._flush_if(a.sram)
         self.stores.append(a)
         self._append_step("store", a)
 
@@ -542,16 +545,10 @@ def _dedupe(prog, name: str, loads: list[_Access], keys: list[np.ndarray]) -> np
     every = _Accesses(loads)
     key = _cat(keys)
     real = np.flatnonzero(key >= 0)
-    distinct, first, inverse = np.unique(key[real], return_index=True, return_inverse=True)
-    del distinct
+    _, first, inverse = np.unique(key[real], return_index=True, return_inverse=True)
     slot = np.zeros(key.size, np.int64)
     slot[real] = inverse.ravel()
     kept = real[first]
-    unique = _Accesses([])
-    unique.mem_type = every.mem_type
-    unique.rel, unique.owner = every.rel[kept], every.owner[kept]
-    unique.sram = every.sram[kept]
-    unique.pad = np.zeros(kept.size, bool)
-    unique.any_pad = False
+    unique = _Accesses.of(every.mem_type, every.rel[kept], every.sram[kept], every.owner[kept])
     setattr(prog, name, unique)
     return slot
