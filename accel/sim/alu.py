@@ -14,13 +14,11 @@ leaves the sign, a left shift leaves 0), which is the exact mathematical result,
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from accel.env import Environment
 from accel.hw.isa import AluInsn, AluOp
-from accel.sim.loops import PlanCache, as_slice, check_bound, chunks, expand, shifted_columns
+from accel.sim.loops import PlanCache, as_slice, check_bound, expand, run_in_pieces, shifted_columns
 from accel.sim.state import Srams
 
 
@@ -81,14 +79,7 @@ class AluUnit:
         when a stream plan supplies them); raises SimulatorError for an SRAM index past the end.
         A huge instruction runs in pieces, in execution order (``loops.chunks``)."""
         words = self.srams.uop[insn.uop_bgn : insn.uop_end] if uops is None else uops
-        if not (words.size and insn.iter_out and insn.iter_in):
-            return
-        pieces = chunks(insn.iter_out, insn.iter_in, words.size)
-        if len(pieces) == 1:
-            self._execute(insn, words, (0, 0))
-            return
-        for i0, ic, j0, jc in pieces:
-            self._execute(replace(insn, iter_out=ic, iter_in=jc), words, (i0, j0))
+        run_in_pieces(insn, words, self._execute)
 
     def _execute(self, insn: AluInsn, words: np.ndarray, start: tuple[int, int]) -> None:
         plan = self._plan(insn, words, start)

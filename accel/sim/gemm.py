@@ -24,13 +24,11 @@ other than the SRAMs (``plan_products`` / ``compute_products``): the stream plan
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from accel.env import Environment
 from accel.hw.isa import GemmInsn
-from accel.sim.loops import PlanCache, as_slice, check_bound, chunks, expand, shifted_columns
+from accel.sim.loops import PlanCache, as_slice, check_bound, expand, run_in_pieces, shifted_columns
 from accel.sim.state import Srams
 
 # Below this many products a plan skips the pattern search: rows mode is as fast there.
@@ -148,14 +146,7 @@ class GemmUnit:
         A huge instruction runs in pieces (``loops.chunks``), which is exact since its
         products only add up."""
         words = self.srams.uop[insn.uop_bgn : insn.uop_end]
-        if not (words.size and insn.iter_out and insn.iter_in):
-            return
-        pieces = chunks(insn.iter_out, insn.iter_in, words.size)
-        if len(pieces) == 1:
-            self._execute(insn, words, (0, 0))
-            return
-        for i0, ic, j0, jc in pieces:
-            self._execute(replace(insn, iter_out=ic, iter_in=jc), words, (i0, j0))
+        run_in_pieces(insn, words, self._execute)
 
     def _execute(self, insn: GemmInsn, words: np.ndarray, start: tuple[int, int]) -> None:
         plan = self._plan(insn, words, start)

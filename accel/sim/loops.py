@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from accel.errors import SimulatorError
@@ -49,6 +51,19 @@ def chunks(iter_out: int, iter_in: int, n_uops: int) -> list[tuple[int, int, int
     return [
         (i, 1, j, min(step, iter_in - j)) for i in range(iter_out) for j in range(0, iter_in, step)
     ]
+
+
+def run_in_pieces(insn, words: np.ndarray, execute) -> None:
+    """``execute(piece, words, (i0, j0))`` for the pieces of ``insn`` (``chunks``) in execution
+    order; nothing for an instruction with no iteration."""
+    if not (words.size and insn.iter_out and insn.iter_in):
+        return
+    pieces = chunks(insn.iter_out, insn.iter_in, words.size)
+    if len(pieces) == 1:
+        execute(insn, words, (0, 0))
+        return
+    for i0, ic, j0, jc in pieces:
+        execute(replace(insn, iter_out=ic, iter_in=jc), words, (i0, j0))
 
 
 def shifted_columns(words: np.ndarray, env, insn, start: tuple[int, int]):

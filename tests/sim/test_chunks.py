@@ -17,11 +17,6 @@ from accel.sim import loops, plan
 def small_chunks(monkeypatch):
     monkeypatch.setattr(loops, "CHUNK_ITERATIONS", 7)
     monkeypatch.setattr(plan, "CHUNK_ITERATIONS", 7)
-    import accel.sim.alu as alu_module
-    import accel.sim.gemm as gemm_module
-
-    monkeypatch.setattr(gemm_module, "chunks", loops.chunks)
-    monkeypatch.setattr(alu_module, "chunks", loops.chunks)
 
 
 def test_chunks_cover_the_loop_nest_in_execution_order(small_chunks):
@@ -119,3 +114,19 @@ def test_long_reductions_past_float32_stay_exact(use_plans):
     )
     assert (bench.sim.srams.acc[:80] == 71 * (127 * 127 + 15 * 126 * 127)).all()
     assert 71 * (127 * 127 + 15 * 126 * 127) == 18_187_289 > 2**24
+
+
+def test_a_huge_instruction_really_runs_in_pieces(small_chunks, monkeypatch):
+    from accel.sim.gemm import GemmUnit
+
+    pieces = []
+    original = GemmUnit._execute
+    monkeypatch.setattr(
+        GemmUnit,
+        "_execute",
+        lambda self, insn, w, start: (pieces.append(start), original(self, insn, w, start)),
+    )
+    bench = Bench()
+    bench.sim.use_plans = False
+    bench.run([bench.uops([Uop(0, 0, 0)]), gemm(0, 1, 5, 3), finish()])
+    assert len(pieces) > 1 and pieces[0] == (0, 0)
