@@ -39,6 +39,7 @@ def test_big_endian_arguments_give_the_right_result(make):
     np.testing.assert_array_equal(c, (a + b).astype(np.int8))
 
 
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix on purpose
 def test_matrix_arguments_are_used_as_plain_arrays():
     f = host_vadd()
     a = np.asmatrix(np.arange(64, dtype=np.int32).reshape(4, 16))
