@@ -230,6 +230,7 @@ def field_tables(env: Environment) -> FieldTables:
         INSN_BITS,
         "LOAD/STORE",
     )
+
     # GEMM and ALU share their loop fields except the source factor: a GEMM source is an
     # input-SRAM index, an ALU source an accumulator index (hw_spec.h of the original).
     def loops(src_bits: int):
