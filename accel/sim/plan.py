@@ -150,8 +150,11 @@ class StreamProgram:
 
     # -- running ---------------------------------------------------------------------------
     def run(self, dram_base: np.ndarray) -> bool:
-        """Run with ``dram_base`` (the base element index of every instruction of the stream);
-        returns False, having changed nothing, when the stream's stores overlap its loads."""
+        """Run with ``dram_base`` (the base element index of every instruction of the stream).
+        Returns False, having changed nothing, when the plan does not hold for this run: a
+        store of the run writes DRAM a load of it reads, loads that shared a slot no longer read
+        the same elements, or micro-ops the stream inherited have changed. Raises
+        DeviceMemoryError, before changing anything, for an access outside device memory."""
         if self.store_spans.insn.size and self.read_spans.insn.size:
             if _overlap(self.store_spans.bytes(dram_base), self.read_spans.bytes(dram_base)):
                 return False
