@@ -33,6 +33,8 @@ from typing import Any
 
 from accel.env import Environment
 from accel.errors import ConfigError
+from accel.hw.memory import elem_bytes
+from accel.lower.coproc import onchip_scopes, sram_depth
 from accel.topi import (
     Conv2dTiles,
     DenseTiles,
@@ -85,30 +87,13 @@ class Template:
                     )
         need = self.footprint(op, env, tiles)
         for scope, tiles_needed in need.items():
-            capacity = _capacity(env, scope)
+            mem_type = onchip_scopes(env)[scope]
+            capacity = sram_depth(env, mem_type)
             if tiles_needed > capacity:
                 what = "needs" if self.exact_footprint else "needs at least"
-                return (
-                    f"{scope} {what} {tiles_needed} tiles ({tiles_needed * _elem_bytes(env, scope)}"
-                    f" bytes) but holds {capacity}"
-                )
+                nbytes = tiles_needed * elem_bytes(env, mem_type)
+                return f"{scope} {what} {tiles_needed} tiles ({nbytes} bytes) but holds {capacity}"
         return None
-
-
-def _capacity(env: Environment, scope: str) -> int:
-    return {
-        env.inp_scope: env.INP_BUFF_DEPTH,
-        env.wgt_scope: env.WGT_BUFF_DEPTH,
-        env.acc_scope: env.ACC_BUFF_DEPTH,
-    }[scope]
-
-
-def _elem_bytes(env: Environment, scope: str) -> int:
-    return {
-        env.inp_scope: env.INP_ELEM_BYTES,
-        env.wgt_scope: env.WGT_ELEM_BYTES,
-        env.acc_scope: env.ACC_ELEM_BYTES,
-    }[scope]
 
 
 def _operand_tiles(op: Any) -> tuple[int, int]:
@@ -126,12 +111,17 @@ def _conv_extents(op) -> dict[str, int]:
 
 
 def _conv_space(op, env: Environment) -> Space:
-    e = _conv_extents(op)
+    return _tile_space(_conv_extents(op), "output rows per tile", "output columns per tile")
+
+
+def _tile_space(e: dict[str, int], rows: str, cols: str) -> Space:
+    """The Conv2dTiles knobs over extents ``e``; ``rows`` and ``cols`` say what a row and a
+    column of the tile are."""
     return Space(
         (
             split("oc_blocks", e["oc_blocks"], "output-channel blocks per tile"),
-            split("rows", e["rows"], "output rows per tile"),
-            split("cols", e["cols"], "output columns per tile"),
+            split("rows", e["rows"], rows),
+            split("cols", e["cols"], cols),
             split("ic_blocks", e["ic_blocks"], "input-channel blocks per load step"),
             choice("threads", THREADS, "virtual threads along output-channel tiles"),
             choice("row_threads", THREADS, "virtual threads along row tiles"),
@@ -161,16 +151,10 @@ def _transpose_extents(op) -> dict[str, int]:
 
 
 def _transpose_space(op, env: Environment) -> Space:
-    e = _transpose_extents(op)
-    return Space(
-        (
-            split("oc_blocks", e["oc_blocks"], "output-channel blocks per tile"),
-            split("rows", e["rows"], "phase rows per tile (each holds stride output rows)"),
-            split("cols", e["cols"], "phase columns per tile"),
-            split("ic_blocks", e["ic_blocks"], "input-channel blocks per load step"),
-            choice("threads", THREADS, "virtual threads along output-channel tiles"),
-            choice("row_threads", THREADS, "virtual threads along row tiles"),
-        )
+    return _tile_space(
+        _transpose_extents(op),
+        "phase rows per tile (each holds stride output rows)",
+        "phase columns per tile",
     )
 
 
