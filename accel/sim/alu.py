@@ -54,6 +54,23 @@ _OPS = {
 }
 
 
+def apply_alu(acc: np.ndarray, insn: AluInsn, dst, src) -> None:
+    """``acc[dst] = op(acc[dst], imm or acc[src])`` for ``insn``'s operation, all read before any
+    is written (the caller has made sure no element reads what another one writes)."""
+    if acc.dtype == np.int32 and (insn.use_imm or insn.alu_opcode != AluOp.SHR):
+        # int32 arithmetic wraps by itself; only a tensor shift needs the int64 path.
+        b = _imm32(insn) if insn.use_imm else acc[src]
+        if isinstance(dst, slice):
+            view = acc[dst]
+            _native(insn, view, b, out=view)
+        else:
+            acc[dst] = _native(insn, acc[dst], b)
+    else:
+        a = acc[dst].astype(np.int64)
+        b = np.int64(insn.imm) if insn.use_imm else acc[src].astype(np.int64)
+        acc[dst] = _OPS[insn.alu_opcode](a, b).astype(acc.dtype)
+
+
 class AluPlan:
     """Destination and source indices in execution order, split into hazard-free chunks."""
 
@@ -83,21 +100,8 @@ class AluUnit:
 
     def _execute(self, insn: AluInsn, words: np.ndarray, start: tuple[int, int]) -> None:
         plan = self._plan(insn, words, start)
-        acc = self.srams.acc
-        native = acc.dtype == np.int32 and (insn.use_imm or insn.alu_opcode != AluOp.SHR)
         for dst, src in plan.chunks:
-            if native:
-                # int32 arithmetic wraps by itself; only a tensor shift needs the int64 path.
-                b = _imm32(insn) if insn.use_imm else acc[src]
-                if isinstance(dst, slice):
-                    view = acc[dst]
-                    _native(insn, view, b, out=view)
-                else:
-                    acc[dst] = _native(insn, acc[dst], b)
-            else:
-                a = acc[dst].astype(np.int64)
-                b = np.int64(insn.imm) if insn.use_imm else acc[src].astype(np.int64)
-                acc[dst] = _OPS[insn.alu_opcode](a, b).astype(acc.dtype)
+            apply_alu(self.srams.acc, insn, dst, src)
 
     def _plan(self, insn: AluInsn, words: np.ndarray, start: tuple[int, int]) -> AluPlan:
         key = (
@@ -123,10 +127,10 @@ class AluUnit:
         if not insn.use_imm:
             src = expand(usrc, *loops, insn.src_factor_out, insn.src_factor_in)
             check_bound(src, depth, "acc")
-        return AluPlan(dst, src, _chunk_bounds(dst, src, depth))
+        return AluPlan(dst, src, chunk_bounds(dst, src, depth))
 
 
-def _chunk_bounds(dst: np.ndarray, src: np.ndarray | None, depth: int) -> list[int]:
+def chunk_bounds(dst: np.ndarray, src: np.ndarray | None, depth: int) -> list[int]:
     """Cut points of the fewest consecutive chunks with no read-after-write inside."""
     n = dst.size
     order = np.arange(n)

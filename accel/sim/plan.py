@@ -43,8 +43,9 @@ from accel.errors import DeviceMemoryError, SimulatorError
 from accel.hw.isa import AluInsn, GemmInsn, MemInsn, MemType, Opcode, uop_columns
 from accel.hw.memory import DeviceMemory
 from accel.hw.modules import insn_kind
+from accel.sim.alu import apply_alu, chunk_bounds
 from accel.sim.gemm import compute_products, float32_holds, plan_products, product_bound
-from accel.sim.loops import CHUNK_ITERATIONS, check_bound, expand
+from accel.sim.loops import CHUNK_ITERATIONS, as_slice, check_bound, expand
 from accel.sim.state import Srams
 
 # Memory types whose DRAM address comes from the program's arguments (relocatable); micro-op
@@ -111,24 +112,24 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
 
 @dataclass
 class _Step:
-    """One action of the plan on the accumulators or DRAM, in schedule order."""
+    """One array operation of the plan, on the virtual accumulators or on DRAM."""
 
-    kind: str  # "reset", "gemm", "alu", "acc_load", "store"
-    rows: np.ndarray | None = None
-    gemm: object = None  # GemmPlan over the virtual input / weight arrays
-    alu: AluInsn | None = None
-    alu_words: np.ndarray | None = None
-    accesses: list = field(default_factory=list)  # _Access while translating, then _Accesses
+    kind: str  # "gemm", "alu" or "store"
+    gemm: object = None  # GemmPlan over the virtual input / weight arrays; its dst: acc rows
+    assign: bool = False  # gemm: its rows hold the zeros of a reset, so sums are written
+    alu: AluInsn | None = None  # alu: the operation (opcode, immediate) every chunk applies
+    chunks: list = field(default_factory=list)  # alu: (dst, src) run one after another
+    stores: _Accesses | None = None  # store: DRAM elements, ``sram`` holding accumulator rows
+    rows: object = None  # store: the accumulator rows stored (a slice when consecutive)
 
 
 class StreamProgram:
     """The translated stream; :meth:`run` executes it for one set of data addresses."""
 
-    def __init__(self, env: Environment, srams: Srams, dram: DeviceMemory, alu_unit):
+    def __init__(self, env: Environment, srams: Srams, dram: DeviceMemory):
         self.env = env
         self.srams = srams
         self.dram = dram
-        self.alu_unit = alu_unit
         self.steps: list[_Step] = []
         self.inp_loads = _Accesses([])  # the distinct elements loaded, one per virtual slot
         self.wgt_loads = _Accesses([])
@@ -147,16 +148,30 @@ class StreamProgram:
         # indices and the values the plan was made with; the plan holds only while they stay.
         self.uop_inherited: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
         self.wgt_loaded = False
+        # Virtual accumulators: how many, those a reset zeroes (and no GEMM overwrites whole),
+        # those holding a physical row's value from before the run (physical, virtual), those
+        # an accumulator load fills (one _Accesses per memory type), and at the end the
+        # virtual row each physical row holds (physical, virtual).
+        self.acc_rows = 0
+        self.acc_zero: slice | np.ndarray = np.zeros(0, np.int64)
+        self.acc_initial: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
+        self.acc_loads: list[_Accesses] = []
+        self.acc_final: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
+        self._acc: np.ndarray | None = None  # the virtual accumulators, kept between runs
 
     # -- running ---------------------------------------------------------------------------
     def run(self, dram_base: np.ndarray) -> bool:
         """Run with ``dram_base`` (the base element index of every instruction of the stream).
         Returns False, having changed nothing, when the plan does not hold for this run: a
-        store of the run writes DRAM a load of it reads, loads that shared a slot no longer read
-        the same elements, or micro-ops the stream inherited have changed. Raises
-        DeviceMemoryError, before changing anything, for an access outside device memory."""
-        if self.store_spans.insn.size and self.read_spans.insn.size:
-            if _overlap(self.store_spans.bytes(dram_base), self.read_spans.bytes(dram_base)):
+        store of the run writes DRAM a load of it reads or another store writes, loads that
+        shared a slot no longer read the same elements, or micro-ops the stream inherited have
+        changed. Raises DeviceMemoryError, before changing anything, for an access outside
+        device memory."""
+        if self.store_spans.insn.size:
+            stored = self.store_spans.bytes(dram_base)
+            if self.read_spans.insn.size and _overlap(stored, self.read_spans.bytes(dram_base)):
+                return False
+            if _overlap_each_other(stored):  # the last store would have to win
                 return False
         insns, leaders, diffs = self.same_group
         if insns.size and (dram_base[insns] - dram_base[leaders] != diffs).any():
@@ -168,26 +183,18 @@ class StreamProgram:
         srams = self.srams
         inp = self._virtual(srams.inp, self.inp_initial, self.inp_loads, dram_base, srams.inp_dtype)
         wgt = self._virtual(srams.wgt, self.wgt_initial, self.wgt_loads, dram_base, srams.wgt_dtype)
-        acc = srams.acc
+        acc = self._accumulators(dram_base)
         for step in self.steps:
             if step.kind == "gemm":
-                sums = compute_products(step.gemm, inp, wgt, None)
-                rows = step.gemm.dst
-                if (step.gemm.dtype == np.float32 or sums.dtype == np.int32) and (
-                    acc.dtype == np.int32
-                ):
-                    acc[rows] += sums.astype(np.int32)  # exact below 2^31; int32 addition wraps
-                else:
-                    wide = acc[rows].astype(np.int64) + sums.astype(np.int64)
-                    acc[rows] = wide.astype(acc.dtype)
-            elif step.kind == "reset":
-                acc[step.rows] = 0
+                _add_products(acc, step, compute_products(step.gemm, inp, wgt, None))
             elif step.kind == "alu":
-                self.alu_unit.execute(step.alu, step.alu_words)
-            elif step.kind == "acc_load":
-                self._acc_load(step.accesses, dram_base)
+                for dst, src in step.chunks:
+                    apply_alu(acc, step.alu, dst, src)
             else:
-                self._store(step.accesses, dram_base)
+                out = self._elements(MemType.OUT, srams.out_dtype, acc.shape[1:])
+                out[step.stores.index(dram_base)] = acc[step.rows].astype(out.dtype)  # low bits
+        phys, virt = self.acc_final
+        srams.acc[phys] = acc[virt]
         phys, virt = self.inp_final
         srams.inp[phys] = inp[virt]
         phys, virt = self.wgt_final
@@ -213,24 +220,30 @@ class StreamProgram:
                 loaded[loads.pad] = 0
         return out
 
+    def _accumulators(self, dram_base) -> np.ndarray:
+        """The virtual accumulators at the start of the run: zeros where a reset made them,
+        the physical rows' values from before the run, the rows accumulator loads fill (rows a
+        GEMM overwrites whole are left as they are). The array is reused from run to run."""
+        acc = self._acc
+        if acc is None:
+            shape = (self.acc_rows, *self.srams.acc.shape[1:])
+            acc = self._acc = np.empty(shape, self.srams.acc.dtype)
+        acc[self.acc_zero] = 0
+        phys, virt = self.acc_initial
+        acc[virt] = self.srams.acc[phys]
+        for loads in self.acc_loads:
+            dtype = np.int8 if loads.mem_type == MemType.ACC_8BIT else self.srams.acc_dtype
+            values = self._elements(loads.mem_type, dtype, acc.shape[1:])[loads.index(dram_base)]
+            if loads.any_pad:
+                values[loads.pad] = 0
+            acc[loads.sram] = values
+        return acc
+
     def _elements(self, mem_type: MemType, dtype, elem_shape) -> np.ndarray:
         """DRAM as an array of ``mem_type`` elements."""
         size = self.dram.elem_sizes[mem_type]
         count = self.dram.size // size
         return self.dram.data[: count * size].view(dtype).reshape(count, *elem_shape)
-
-    def _acc_load(self, loads: _Accesses, dram_base) -> None:
-        acc = self.srams.acc
-        dtype = np.int8 if loads.mem_type == MemType.ACC_8BIT else self.srams.acc_dtype
-        values = self._elements(loads.mem_type, dtype, acc.shape[1:])[loads.index(dram_base)]
-        if loads.any_pad:
-            values[loads.pad] = 0
-        acc[loads.sram] = values
-
-    def _store(self, stores: _Accesses, dram_base) -> None:
-        acc = self.srams.acc
-        out = self._elements(MemType.OUT, self.srams.out_dtype, acc.shape[1:])
-        out[stores.index(dram_base)] = acc[stores.sram].astype(out.dtype)  # keeps the low bits
 
     def _check_dram(self, dram_base) -> None:
         lo, hi = self.all_spans.bytes(dram_base)
@@ -249,6 +262,23 @@ class StreamProgram:
             raise
 
 
+def _add_products(acc: np.ndarray, step: _Step, sums: np.ndarray) -> None:
+    """Add a GEMM step's exact sums into its accumulator rows, wrapping like the hardware."""
+    rows = step.gemm.dst
+    if (step.gemm.dtype == np.float32 or sums.dtype == np.int32) and acc.dtype == np.int32:
+        # Every sum fits in int32 here: cast once; int32 addition wraps by itself.
+        if step.assign:
+            acc[rows] = sums
+        elif isinstance(rows, slice):
+            view = acc[rows]
+            view += sums.astype(np.int32)
+        else:
+            acc[rows] += sums.astype(np.int32)
+    else:
+        wide = acc[rows].astype(np.int64) + sums.astype(np.int64)
+        acc[rows] = wide.astype(acc.dtype)
+
+
 def _overlap(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:
     """Whether some interval of ``a`` intersects some interval of ``b``."""
     a_lo, a_hi = a
@@ -257,6 +287,16 @@ def _overlap(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray])
     b_lo, b_hi = b_lo[order], np.maximum.accumulate(b_hi[order])
     last = np.searchsorted(b_lo, a_hi, side="left") - 1  # the b intervals starting before a_hi
     return bool(((last >= 0) & (b_hi[np.maximum(last, 0)] > a_lo)).any())
+
+
+def _overlap_each_other(spans: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether two intervals of ``spans`` intersect."""
+    lo, hi = spans
+    if lo.size < 2:
+        return False
+    order = np.argsort(lo, kind="stable")
+    lo, hi = lo[order], hi[order]
+    return bool((lo[1:] < np.maximum.accumulate(hi[:-1])).any())
 
 
 # -- translation ---------------------------------------------------------------------------------
@@ -269,11 +309,10 @@ def translate(
     env: Environment,
     srams: Srams,
     dram: DeviceMemory,
-    alu_unit,
 ) -> StreamProgram:
     """The plan of ``insns`` (decoded, checked instructions) run in schedule ``order``, with
     ``dram_base`` the DRAM address of every instruction in this first run."""
-    prog = StreamProgram(env, srams, dram, alu_unit)
+    prog = StreamProgram(env, srams, dram)
     t = _Translator(prog, env, srams, dram, dram_base)
     for index in order:
         t.insn(index, insns[index])
@@ -281,8 +320,50 @@ def translate(
     return prog
 
 
+class _Rows:
+    """Per virtual accumulator row: the level of the last operation on it, that level again if
+    that operation was a GEMM update (else -1), the level of the first operation (-1: none
+    yet), and whether a reset made it (it starts as zeros)."""
+
+    def __init__(self, capacity: int):
+        self.count = 0
+        self.last = np.zeros(capacity, np.int64)
+        self.gemm = np.zeros(capacity, np.int64)
+        self.first = np.zeros(capacity, np.int64)
+        self.reset = np.zeros(capacity, bool)
+
+    def new(self, n: int, reset: bool) -> np.ndarray:
+        if self.count + n > self.last.size:
+            grow = max(self.last.size, n)
+            for name in ("last", "gemm", "first", "reset"):
+                old = getattr(self, name)
+                setattr(self, name, np.concatenate([old, np.zeros(grow, old.dtype)]))
+        rows = np.arange(self.count, self.count + n, dtype=np.int64)
+        self.count += n
+        self.last[rows] = 0
+        self.gemm[rows] = -1
+        self.first[rows] = -1
+        self.reset[rows] = reset
+        return rows
+
+    def touch(self, rows: np.ndarray, level: int, gemm: bool) -> None:
+        self.last[rows] = level
+        self.gemm[rows] = level if gemm else -1
+        self.first[rows] = np.where(self.first[rows] < 0, level, self.first[rows])
+
+
+# A stream whose virtual accumulators would pass this many rows runs instruction by instruction.
+MAX_ACC_ROWS = 1 << 20
+# GEMM updates of one level that run as one product plan, at most (index entries); more are
+# cut into several plans so that the gathered operands stay a few tens of megabytes.
+GEMM_BATCH = 1 << 20
+
+
 class _Translator:
-    """Walks the schedule, renaming SRAM loads and grouping accumulator work into steps."""
+    """Walks the schedule, renaming SRAM loads and accumulator rows, and gives every
+    accumulator operation a level: one more than the last level of any row it touches (GEMM
+    updates join a GEMM level of their rows, since updates commute). Operations of one level
+    touch different rows, so each kind of them runs as one array operation."""
 
     def __init__(
         self,
@@ -308,8 +389,13 @@ class _Translator:
         self.uop = srams.uop.copy()  # micro-op SRAM contents along the schedule
         self.uop_written = np.zeros(self.uop.size, bool)
         self.uop_inherited: dict[int, int] = {}  # index -> value read before any load
-        self.batch: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self.batch_rows = np.zeros(env.ACC_BUFF_DEPTH, bool)
+        # Physical accumulator row -> the virtual row it holds; -1: its value from before.
+        self.acc_version = np.full(env.ACC_BUFF_DEPTH, -1, np.int64)
+        self.rows = _Rows(env.ACC_BUFF_DEPTH)
+        self.acc_initial: list[tuple[np.ndarray, np.ndarray]] = []
+        self.acc_loads: list[_Access] = []  # their ``sram``: virtual rows
+        self.resets: list[np.ndarray] = []
+        self.ops: list[tuple[int, str, object]] = []  # (level, kind, what) in schedule order
         self.inp_loads: list[_Access] = []
         self.wgt_loads: list[_Access] = []
         self.stores: list[_Access] = []
@@ -335,6 +421,8 @@ class _Translator:
                 (self._gemm if isinstance(insn, GemmInsn) else self._alu)(insn)
             except SimulatorError as exc:
                 raise SimulatorError(f"instruction {index} ({insn_kind(insn)}): {exc}") from None
+        if self.rows.count > MAX_ACC_ROWS:
+            raise TooLarge
 
     def _access(self, index: int, insn: MemInsn) -> _Access:
         """Element offsets and SRAM indices of one 2-D LOAD or STORE, padding included."""
@@ -386,25 +474,19 @@ class _Translator:
         self.uop_written[a.sram] = True
 
     def _acc_load(self, index: int, insn: MemInsn) -> None:
+        """New virtual rows, filled from DRAM before anything runs (no store of the run writes
+        what a load reads; ``StreamProgram.run`` checks it)."""
         a = self._access(index, insn)
-        self._flush_if(a.sram)
         self.reads.append(a)
-        self._append_step("acc_load", a)
+        virt = self.rows.new(a.sram.size, reset=False)
+        self.acc_version[a.sram] = virt
+        self.acc_loads.append(_Access(index, a.mem_type, a.rel, virt))
 
     def _store(self, index: int, insn: MemInsn) -> None:
         a = self._access(index, insn)  # a STORE has no padding: every element is real
-        self._flush_if(a.sram)
         self.stores.append(a)
-        self._append_step("store", a)
-
-    def _append_step(self, kind: str, a: _Access) -> None:
-        """Add the access to the last step when it is of the same kind and memory type (stores
-        and loads of a row run as one scatter or gather)."""
-        steps = self.prog.steps
-        if steps and steps[-1].kind == kind and steps[-1].accesses[-1].mem_type == a.mem_type:
-            steps[-1].accesses.append(a)
-        else:
-            steps.append(_Step(kind, accesses=[a]))
+        virt = self._current(a.sram)
+        self._add("store", virt, _Access(index, a.mem_type, a.rel, virt))
 
     def _micro_ops(self, insn) -> np.ndarray:
         """The micro-ops ``insn`` runs; those not loaded by this stream are remembered, since
@@ -417,6 +499,27 @@ class _Translator:
                 self.uop_inherited.setdefault(i, int(self.uop[i]))
         return words
 
+    def _current(self, phys: np.ndarray) -> np.ndarray:
+        """The virtual rows physical rows ``phys`` hold now (rows not written yet by the run get
+        a virtual row holding their value from before it)."""
+        virt = self.acc_version[phys]
+        if (virt < 0).any():
+            fresh = np.unique(phys[virt < 0])
+            made = self.rows.new(fresh.size, reset=False)
+            self.acc_version[fresh] = made
+            self.acc_initial.append((fresh, made))
+            virt = self.acc_version[phys]
+        return virt
+
+    def _add(self, kind: str, touched: np.ndarray, what) -> None:
+        """Record an operation reading or writing virtual rows ``touched``, at the level after
+        the last operation on any of them."""
+        if not touched.size:  # e.g. a store of no rows
+            return
+        level = 1 + int(self.rows.last[touched].max())
+        self.rows.touch(touched, level, gemm=False)
+        self.ops.append((level, kind, what))
+
     def _gemm(self, insn: GemmInsn) -> None:
         words = self._micro_ops(insn)
         if not (words.size and insn.iter_out and insn.iter_in):
@@ -424,17 +527,22 @@ class _Translator:
         _check_size(insn, words.size)
         udst, usrc, uwgt = uop_columns(words, self.env)
         dst = _expand(insn, udst, "dst", self.env.ACC_BUFF_DEPTH, "acc")
-        if insn.reset_reg:
-            rows = np.unique(dst)
-            self._flush_if(rows)
-            self.prog.steps.append(_Step("reset", rows=rows))
+        if insn.reset_reg:  # new rows of zeros
+            phys = np.unique(dst)
+            virt = self.rows.new(phys.size, reset=True)
+            self.acc_version[phys] = virt
+            self.resets.append(virt)
             return
         src = _expand(insn, usrc, "src", self.env.INP_BUFF_DEPTH, "inp")
         wgt = _expand(insn, uwgt, "wgt", self.env.WGT_BUFF_DEPTH, "wgt")
         vsrc = self._resolve(src, self.inp_map, self.inp_initial)
         vwgt = self._resolve(wgt, self.wgt_map, self.wgt_initial)
-        self.batch.append((dst, vsrc, vwgt))
-        self.batch_rows[dst] = True
+        vdst = self._current(dst)
+        rows = self.rows
+        last = rows.last[vdst]
+        level = int(np.where(rows.gemm[vdst] == last, last, last + 1).max())
+        rows.touch(vdst, level, gemm=True)
+        self.ops.append((level, "gemm", (vdst, vsrc, vwgt)))
 
     def _resolve(self, phys: np.ndarray, mapping: np.ndarray, initial: list[int]) -> np.ndarray:
         """Virtual slots (as encoded slot ids) of physical SRAM indices at this point."""
@@ -451,30 +559,17 @@ class _Translator:
             return
         _check_size(insn, words.size)
         udst, usrc, _ = uop_columns(words, self.env)
-        rows = _expand(insn, udst, "dst", self.env.ACC_BUFF_DEPTH, "acc")
-        if not insn.use_imm:  # an ALU source is an accumulator index
-            rows = np.concatenate(
-                [rows, _expand(insn, usrc, "src", self.env.ACC_BUFF_DEPTH, "acc")]
-            )
-        self._flush_if(rows)
-        self.prog.steps.append(_Step("alu", alu=insn, alu_words=words))
+        depth = self.env.ACC_BUFF_DEPTH
+        dst = _expand(insn, udst, "dst", depth, "acc")
+        src = None if insn.use_imm else _expand(insn, usrc, "src", depth, "acc")
+        bounds = chunk_bounds(dst, src, depth)  # hazards inside the instruction
+        vdst = self._current(dst)
+        vsrc = None if src is None else self._current(src)
+        touched = vdst if vsrc is None else np.concatenate([vdst, vsrc])
+        self._add("alu", touched, (insn, vdst, vsrc, bounds))
 
-    def _flush_if(self, rows: np.ndarray) -> None:
-        """Run the pending GEMM batch first when ``rows`` touches one of its accumulators."""
-        if self.batch and self.batch_rows[rows].any():
-            self._flush()
-
-    def _flush(self) -> None:
-        dst = np.concatenate([b[0] for b in self.batch])
-        src = np.concatenate([b[1] for b in self.batch])
-        wgt = np.concatenate([b[2] for b in self.batch])
-        self.batch.clear()
-        self.batch_rows[:] = False
-        self.prog.steps.append(_Step("gemm", gemm=(dst, src, wgt)))
-
+    # -- the plan ------------------------------------------------------------------------------
     def finish(self) -> None:
-        if self.batch:
-            self._flush()
         prog = self.prog
         sizes = self.dram.elem_sizes
         inp_slot = _dedupe(prog, "inp_loads", self.inp_loads, self.inp_keys)
@@ -484,18 +579,30 @@ class _Translator:
         prog.store_spans = _Spans(self.stores, sizes)
         prog.read_spans = _Spans(self.reads, sizes)
         prog.all_spans = _Spans(self.stores + self.reads, sizes)
-        for step in prog.steps:
-            if step.kind in ("acc_load", "store"):
-                step.accesses = _Accesses(step.accesses)
         n_inp_init, n_wgt_init = len(self.inp_initial), len(self.wgt_initial)
         prog.inp_initial = np.array(self.inp_initial, np.int64)
         prog.wgt_initial = np.array(self.wgt_initial, np.int64)
-        for step in prog.steps:  # slot ids -> positions in the virtual arrays
-            if step.kind == "gemm":
-                dst, src, wgt = step.gemm
+        assigned = []
+        for level, ops in _by_level(self.ops):
+            batches = _batches([what for kind, what in ops if kind == "gemm"])
+            for dst, src, wgt in batches:
                 src = _position(src, n_inp_init, inp_slot)
                 wgt = _position(wgt, n_wgt_init, wgt_slot)
-                step.gemm = plan_products(dst, src, wgt, 0, 0, self.product_bound, self.float32_ok)
+                plan = plan_products(dst, src, wgt, 0, 0, self.product_bound, self.float32_ok)
+                step = _Step("gemm", gemm=plan)
+                rows = np.unique(dst)
+                # One product writing rows that hold nothing but a reset's zeros: write its
+                # sums instead of zeroing the rows and adding.
+                if len(batches) == 1 and self._fresh(rows, level):
+                    step.assign = True
+                    assigned.append(rows)
+                prog.steps.append(step)
+            prog.steps.extend(_alu_steps([what for kind, what in ops if kind == "alu"]))
+            stores = [what for kind, what in ops if kind == "store"]
+            if stores:
+                accesses = _Accesses(stores)
+                prog.steps.append(_Step("store", stores=accesses, rows=as_slice(accesses.sram)))
+        self._accumulators(assigned)
         for mapping, n_init, slot, name in (
             (self.inp_map, n_inp_init, inp_slot, "inp_final"),
             (self.wgt_map, n_wgt_init, wgt_slot, "wgt_final"),
@@ -509,6 +616,78 @@ class _Translator:
             index = np.array(sorted(self.uop_inherited), np.int64)
             values = np.array([self.uop_inherited[i] for i in index.tolist()], np.uint32)
             prog.uop_inherited = (index, values)
+
+    def _fresh(self, rows: np.ndarray, level: int) -> bool:
+        """Whether every row in ``rows`` is a reset's zeros, first touched at ``level``."""
+        return bool((self.rows.reset[rows] & (self.rows.first[rows] == level)).all())
+
+    def _accumulators(self, assigned: list[np.ndarray]) -> None:
+        """The virtual accumulators' layout: how many, which start as zeros, which as physical
+        rows' values from before the run, which as loaded values; the final mapping."""
+        prog = self.prog
+        prog.acc_rows = self.rows.count
+        zero = _cat(self.resets)
+        zero = np.setdiff1d(zero, _cat(assigned)) if assigned else np.sort(zero)
+        prog.acc_zero = as_slice(zero)
+        if self.acc_initial:
+            prog.acc_initial = (
+                _cat([phys for phys, _ in self.acc_initial]),
+                _cat([virt for _, virt in self.acc_initial]),
+            )
+        for mem_type in (MemType.ACC, MemType.ACC_8BIT):
+            loads = [a for a in self.acc_loads if a.mem_type == mem_type]
+            if loads:
+                prog.acc_loads.append(_Accesses(loads))
+        phys = np.flatnonzero(self.acc_version >= 0)
+        prog.acc_final = (phys, self.acc_version[phys])
+
+
+def _by_level(ops: list[tuple[int, str, object]]) -> list[tuple[int, list]]:
+    """The operations grouped by level, levels in order, schedule order kept inside one."""
+    levels: dict[int, list] = {}
+    for level, kind, what in ops:
+        levels.setdefault(level, []).append((kind, what))
+    return sorted(levels.items(), key=lambda item: item[0])
+
+
+def _batches(gemms: list[tuple]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """GEMM updates ``(dst, src, wgt)`` of one level, concatenated into batches of at most
+    ``GEMM_BATCH`` entries (an instruction is never cut)."""
+    parts: list[list[tuple]] = []
+    size = 0
+    for update in gemms:
+        if not parts or size + update[0].size > GEMM_BATCH:
+            parts.append([])
+            size = 0
+        parts[-1].append(update)
+        size += update[0].size
+    return [tuple(np.concatenate([u[i] for u in part]) for i in range(3)) for part in parts]
+
+
+def _alu_steps(alus: list[tuple]) -> list[_Step]:
+    """The ALU instructions of one level (they touch different rows): those without a hazard
+    inside become one operation per opcode and immediate; the others run chunk by chunk."""
+    steps: list[_Step] = []
+    merged: dict[tuple, tuple[AluInsn, list, list]] = {}
+    for insn, dst, src, bounds in alus:
+        if len(bounds) == 2:
+            key = (insn.alu_opcode, insn.use_imm, insn.imm if insn.use_imm else None)
+            _, dsts, srcs = merged.setdefault(key, (insn, [], []))
+            dsts.append(dst)
+            if src is not None:
+                srcs.append(src)
+            continue
+        chunks = [
+            (as_slice(dst[lo:hi]), None if src is None else as_slice(src[lo:hi]))
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        steps.append(_Step("alu", alu=insn, chunks=chunks))
+    for insn, dsts, srcs in merged.values():
+        dst = np.concatenate(dsts)
+        order = np.argsort(dst, kind="stable")  # ascending rows are often one slice
+        src = as_slice(np.concatenate(srcs)[order]) if srcs else None
+        steps.append(_Step("alu", alu=insn, chunks=[(as_slice(dst[order]), src)]))
+    return steps
 
 
 def _expand(insn, column: np.ndarray, role: str, depth: int, sram: str) -> np.ndarray:

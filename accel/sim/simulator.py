@@ -205,7 +205,6 @@ class Simulator:
                     self.env,
                     self.srams,
                     self.dram,
-                    self._alu,
                 )
             except TooLarge:
                 program = None
