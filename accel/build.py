@@ -21,10 +21,16 @@ from accel.schedule.schedule import Schedule
 
 
 def build(
-    sch: Schedule, args, name: str = "default_function", verify: bool | None = None
+    sch: Schedule,
+    args,
+    name: str = "default_function",
+    verify: bool | None = None,
+    prepare: bool = True,
 ) -> Module:
     """Lower ``sch`` with parameters ``args`` and build a callable module (``verify``: check the
-    program after every pass, as in :func:`accel.lower`).
+    program after every pass, as in :func:`accel.lower`). An accelerator module is ``prepare``d:
+    called once on scratch arrays, so that its streams are recorded and planned and its first
+    call costs what later ones cost (``prepare=False``: the first call does that work).
 
     Raises ``LoweringError`` / ``ScheduleError`` for a bad schedule, ``AllocationError`` when
     on-chip buffers do not fit their SRAM, and ``BuildError`` if the program cannot run on the
@@ -32,14 +38,21 @@ def build(
     """
     lowered = lower(sch, args, name=name, verify=verify)
     env = get_env()
-    return module_from_lowered(lowered, env, "accel" if uses_accelerator(lowered.body) else "cpu")
+    target = "accel" if uses_accelerator(lowered.body) else "cpu"
+    return module_from_lowered(lowered, env, target, prepare=prepare)
 
 
-def module_from_lowered(lowered: LoweredFunc, env: Environment, target: str) -> Module:
-    """Generate the host code of ``lowered`` for ``target`` ("cpu" or "accel")."""
+def module_from_lowered(
+    lowered: LoweredFunc, env: Environment, target: str, prepare: bool = False
+) -> Module:
+    """Generate the host code of ``lowered`` for ``target`` ("cpu" or "accel"); ``prepare``: see
+    :func:`build`."""
     if target == "accel":
         source, consts = generate_accel_source(lowered.name, lowered.params, lowered.body, env)
-        return AccelModule(lowered, source, consts, env)
+        module = AccelModule(lowered, source, consts, env)
+        if prepare:
+            module.prepare()
+        return module
     source, consts = generate_host_source(lowered.name, lowered.params, lowered.body)
     return HostModule(lowered, source, consts, env)
 
@@ -63,7 +76,7 @@ def load_module(path: str | Path) -> Module:
         # The file's form was checked field by field; now its meaning: every variable bound,
         # every buffer allocated, every scope known, and code that generates.
         verify(lowered.body, lowered.params, env.scopes, where=f"module file {path}")
-        return module_from_lowered(lowered, env, target)
+        return module_from_lowered(lowered, env, target, prepare=True)
     except (ConfigError, LoweringError, BuildError) as exc:
         if isinstance(exc, LoadError):
             raise

@@ -197,7 +197,7 @@ def _module(archive: zipfile.ZipFile, member: str, path: str, env: Environment):
         raise LoadError(f"program file {path}: {member}: {exc}") from None
     if target != "accel" or Environment.from_dict(config, member) != env:
         _fail(member, "is not an accelerator module of the program's configuration")
-    return module_from_lowered(lowered, env, target)
+    return module_from_lowered(lowered, env, target, prepare=True)
 
 
 def _tiles_data(tiles) -> dict:

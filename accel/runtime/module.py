@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from accel.env import Environment
-from accel.errors import ArgumentError, SaveError
+from accel.errors import AccelError, ArgumentError, SaveError
 from accel.hw.memory import DeviceMemory
 from accel.lower import coproc, host_support, ir
 from accel.lower.codegen_host import python_ident
@@ -121,10 +121,10 @@ class AccelModule(Module):
     """A program whose accelerator parts run on the simulated device of its configuration.
 
     ``outputs`` names the parameters the program stores into. ``metrics`` gives static figures
-    (see :meth:`metrics`). The first call runs the host code, which drives the command queue
-    instruction by instruction, and records the streams; later calls replay them with the new
-    arrays' addresses (``accel/runtime/recording.py``). Set ``replay = False`` to run the host
-    code on every call.
+    (see :meth:`metrics`). The first call (or :meth:`prepare`, which ``accel.build`` runs) runs
+    the host code, which drives the command queue instruction by instruction, and records the
+    streams; later calls replay them with the new arrays' addresses
+    (``accel/runtime/recording.py``). Set ``replay = False`` to run the host code on every call.
     """
 
     target = "accel"
@@ -180,6 +180,28 @@ class AccelModule(Module):
         recording = queue.stop_recording()
         if recording is not None:
             self._recordings[queue.serial] = recording
+
+    def prepare(self) -> None:
+        """Record the module's streams and translate them into simulator plans now, by calling
+        it once on scratch arrays of the device, so that the first real call costs what later
+        calls cost. ``accel.build`` does this. The device's counters and the queue's counts are
+        left as they were; a failure here is left for the first call to report (with the
+        caller's arrays)."""
+        device = get_device(self.env)
+        queue = get_command_queue(device)
+        stats, counters = dict(device.simulator.stats), queue.counters.copy()
+        addrs: list[int] = []
+        try:
+            for buf in self.params:
+                addrs.append(device.memory.alloc(max(buf.size * np.dtype(buf.dtype).itemsize, 1)))
+            self._run(queue, addrs)
+        except AccelError:
+            self._recordings.pop(queue.serial, None)
+        finally:
+            for addr in addrs:
+                device.memory.free(addr)
+            device.simulator.stats = stats
+            queue.counters = counters
 
     @property
     def metrics(self) -> dict:

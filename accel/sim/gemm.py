@@ -288,7 +288,7 @@ def compute_products(
     b_out = wgt.shape[1]
     n_src, k = plan.src_rows.shape
     if plan.layout == "blocks":
-        return _block_products(plan, inp, wgt)
+        return _block_products(plan, inp, wgt, wgt_version)
     taken = np.take(inp, plan.src_rows, axis=0)  # (S, K, BATCH, BLOCK_IN)
     if plan.s_of_d is None:
         return _rows_products(plan, taken, wgt)
@@ -316,20 +316,31 @@ def _product(plan: GemmPlan, lhs: np.ndarray, rhs: np.ndarray, b_in: int) -> np.
     return total
 
 
-def _block_products(plan: GemmPlan, inp: np.ndarray, wgt: np.ndarray) -> np.ndarray:
+def _block_products(plan: GemmPlan, inp: np.ndarray, wgt: np.ndarray, version) -> np.ndarray:
     _, batch, b_in = inp.shape
     b_out = wgt.shape[1]
     out = np.empty((plan.s_of_d.size, batch, b_out), np.int32 if plan.k_chunk else plan.dtype)
-    for src_rows, wgt_rows, rows in plan.blocks:
+    cached_version, matrices = plan.weights
+    if version is None or cached_version != version:
+        matrices = [_weight_matrix(plan, wgt, wgt_rows) for _, wgt_rows, _ in plan.blocks]
+        if version is not None:
+            plan.weights = (version, matrices)
+    for (src_rows, _, rows), w in zip(plan.blocks, matrices, strict=True):
         k = src_rows.shape[1]
         lhs = np.take(inp, src_rows, axis=0)  # (S, K, BATCH, BLOCK_IN)
         lhs = lhs.transpose(0, 2, 1, 3).reshape(src_rows.shape[0] * batch, k * b_in)
-        w = np.take(wgt, wgt_rows, axis=0)  # (G, K, BLOCK_OUT, BLOCK_IN)
-        w = w.transpose(1, 3, 0, 2).reshape(k * b_in, wgt_rows.shape[0] * b_out)
         c = _product(plan, lhs, w, b_in)
-        c = c.reshape(src_rows.shape[0], batch, wgt_rows.shape[0], b_out)
+        c = c.reshape(src_rows.shape[0], batch, -1, b_out)
         out[rows] = c.transpose(0, 2, 1, 3).reshape(-1, batch, b_out)
     return out
+
+
+def _weight_matrix(plan: GemmPlan, wgt: np.ndarray, wgt_rows: np.ndarray) -> np.ndarray:
+    """Weight elements ``wgt_rows`` (G, K) as one ``(K*BLOCK_IN, G*BLOCK_OUT)`` matrix of the
+    plan's type."""
+    w = np.take(wgt, wgt_rows, axis=0)  # (G, K, BLOCK_OUT, BLOCK_IN)
+    g, k, b_out, b_in = w.shape
+    return w.transpose(1, 3, 0, 2).astype(plan.dtype, order="C").reshape(k * b_in, g * b_out)
 
 
 def _weights(plan: GemmPlan, wgt: np.ndarray, version: int | None) -> np.ndarray:
@@ -337,9 +348,7 @@ def _weights(plan: GemmPlan, wgt: np.ndarray, version: int | None) -> np.ndarray
     SRAM is unchanged."""
     cached_version, matrix = plan.weights
     if version is None or cached_version != version:
-        w = np.take(wgt, plan.wgt_rows, axis=0)  # (G, K, BLOCK_OUT, BLOCK_IN)
-        g, k, b_out, b_in = w.shape
-        matrix = w.transpose(1, 3, 0, 2).reshape(k * b_in, g * b_out).astype(plan.dtype)
+        matrix = _weight_matrix(plan, wgt, plan.wgt_rows)
         if version is not None:
             plan.weights = (version, matrix)
     return matrix

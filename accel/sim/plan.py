@@ -158,6 +158,10 @@ class StreamProgram:
         self.acc_loads: list[_Accesses] = []
         self.acc_final: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
         self._acc: np.ndarray | None = None  # the virtual accumulators, kept between runs
+        # The virtual weights of the last run and their version: the products' weight matrices
+        # (converted and laid out for BLAS) are rebuilt only when the weights change.
+        self._wgt_seen: np.ndarray | None = None
+        self._wgt_version = 0
 
     # -- running ---------------------------------------------------------------------------
     def run(self, dram_base: np.ndarray) -> bool:
@@ -183,10 +187,14 @@ class StreamProgram:
         srams = self.srams
         inp = self._virtual(srams.inp, self.inp_initial, self.inp_loads, dram_base, srams.inp_dtype)
         wgt = self._virtual(srams.wgt, self.wgt_initial, self.wgt_loads, dram_base, srams.wgt_dtype)
+        if self._wgt_seen is None or not np.array_equal(wgt, self._wgt_seen):
+            self._wgt_version += 1  # else the weight matrices of the last run still hold
+            self._wgt_seen = wgt
         acc = self._accumulators(dram_base)
         for step in self.steps:
             if step.kind == "gemm":
-                _add_products(acc, step, compute_products(step.gemm, inp, wgt, None))
+                sums = compute_products(step.gemm, inp, wgt, self._wgt_version)
+                _add_products(acc, step, sums)
             elif step.kind == "alu":
                 for dst, src in step.chunks:
                     apply_alu(acc, step.alu, dst, src)
@@ -206,9 +214,11 @@ class StreamProgram:
         return True
 
     def _virtual(self, sram, initial, loads: _Accesses, dram_base, dtype) -> np.ndarray:
-        """The virtual SRAM: slot 0 zero, then the physical elements read before being loaded,
-        then every loaded element in load order."""
-        out = np.empty((1 + initial.size + loads.rel.size, *sram.shape[1:]), sram.dtype)
+        """The virtual SRAM, in the element type of DRAM (a quarter of the bytes of the SRAM's
+        floating values for 8-bit ones; products convert): slot 0 zero, then the physical
+        elements read before being loaded, then the loaded elements some GEMM reads or the SRAM
+        keeps."""
+        out = np.empty((1 + initial.size + loads.rel.size, *sram.shape[1:]), dtype)
         out[0] = 0
         out[1 : 1 + initial.size] = sram[initial]
         if loads.rel.size:
@@ -321,36 +331,60 @@ def translate(
 
 
 class _Rows:
-    """Per virtual accumulator row: the level of the last operation on it, that level again if
-    that operation was a GEMM update (else -1), the level of the first operation (-1: none
-    yet), and whether a reset made it (it starts as zeros)."""
+    """Per virtual accumulator row: the level of the last operation writing it and of the last
+    one reading it, the level of the last write again if it was a GEMM update (else -1), the
+    level of the first operation on it (-1: none yet), and whether a reset made it (it starts
+    as zeros)."""
 
     def __init__(self, capacity: int):
         self.count = 0
-        self.last = np.zeros(capacity, np.int64)
+        self.written = np.zeros(capacity, np.int64)
+        self.read = np.zeros(capacity, np.int64)
         self.gemm = np.zeros(capacity, np.int64)
         self.first = np.zeros(capacity, np.int64)
         self.reset = np.zeros(capacity, bool)
 
     def new(self, n: int, reset: bool) -> np.ndarray:
-        if self.count + n > self.last.size:
-            grow = max(self.last.size, n)
-            for name in ("last", "gemm", "first", "reset"):
+        if self.count + n > self.written.size:
+            grow = max(self.written.size, n)
+            for name in ("written", "read", "gemm", "first", "reset"):
                 old = getattr(self, name)
                 setattr(self, name, np.concatenate([old, np.zeros(grow, old.dtype)]))
         rows = np.arange(self.count, self.count + n, dtype=np.int64)
         self.count += n
-        self.last[rows] = 0
+        self.written[rows] = 0
+        self.read[rows] = 0
         self.gemm[rows] = -1
         self.first[rows] = -1
         self.reset[rows] = reset
         return rows
 
-    def touch(self, rows: np.ndarray, level: int, gemm: bool) -> None:
-        self.last[rows] = level
-        self.gemm[rows] = level if gemm else -1
-        self.first[rows] = np.where(self.first[rows] < 0, level, self.first[rows])
+    def level(self, writes: np.ndarray, reads: np.ndarray) -> int:
+        """The first level after every write of ``writes`` and ``reads`` and every read of
+        ``writes`` (reads of a row by several operations need no order among them)."""
+        level = 0
+        if writes.size:
+            level = max(int(self.written[writes].max()), int(self.read[writes].max()))
+        if reads.size:
+            level = max(level, int(self.written[reads].max()))
+        return level + 1
 
+    def gemm_level(self, writes: np.ndarray) -> int:
+        """The level of a GEMM update of ``writes``: the level of a row's last GEMM update when
+        nothing came after it (updates commute), else the next level."""
+        written, read = self.written[writes], self.read[writes]
+        join = (self.gemm[writes] == written) & (read < written)
+        return int(np.where(join, written, np.maximum(written, read) + 1).max())
+
+    def note(self, writes: np.ndarray, reads: np.ndarray, level: int, gemm: bool) -> None:
+        self.written[writes] = level
+        self.gemm[writes] = level if gemm else -1
+        self.read[reads] = np.maximum(self.read[reads], level)
+        for rows in (writes, reads):
+            self.first[rows] = np.where(self.first[rows] < 0, level, self.first[rows])
+
+
+_NONE = np.zeros(0, np.int64)
 
 # A stream whose virtual accumulators would pass this many rows runs instruction by instruction.
 MAX_ACC_ROWS = 1 << 20
@@ -486,7 +520,7 @@ class _Translator:
         a = self._access(index, insn)  # a STORE has no padding: every element is real
         self.stores.append(a)
         virt = self._current(a.sram)
-        self._add("store", virt, _Access(index, a.mem_type, a.rel, virt))
+        self._add("store", _NONE, virt, _Access(index, a.mem_type, a.rel, virt))
 
     def _micro_ops(self, insn) -> np.ndarray:
         """The micro-ops ``insn`` runs; those not loaded by this stream are remembered, since
@@ -511,13 +545,13 @@ class _Translator:
             virt = self.acc_version[phys]
         return virt
 
-    def _add(self, kind: str, touched: np.ndarray, what) -> None:
-        """Record an operation reading or writing virtual rows ``touched``, at the level after
-        the last operation on any of them."""
-        if not touched.size:  # e.g. a store of no rows
+    def _add(self, kind: str, writes: np.ndarray, reads: np.ndarray, what) -> None:
+        """Record an operation writing virtual rows ``writes`` and reading ``reads``, at the
+        first level after the operations it depends on."""
+        if not (writes.size or reads.size):  # e.g. a store of no rows
             return
-        level = 1 + int(self.rows.last[touched].max())
-        self.rows.touch(touched, level, gemm=False)
+        level = self.rows.level(writes, reads)
+        self.rows.note(writes, reads, level, gemm=False)
         self.ops.append((level, kind, what))
 
     def _gemm(self, insn: GemmInsn) -> None:
@@ -538,10 +572,8 @@ class _Translator:
         vsrc = self._resolve(src, self.inp_map, self.inp_initial)
         vwgt = self._resolve(wgt, self.wgt_map, self.wgt_initial)
         vdst = self._current(dst)
-        rows = self.rows
-        last = rows.last[vdst]
-        level = int(np.where(rows.gemm[vdst] == last, last, last + 1).max())
-        rows.touch(vdst, level, gemm=True)
+        level = self.rows.gemm_level(vdst)
+        self.rows.note(vdst, _NONE, level, gemm=True)
         self.ops.append((level, "gemm", (vdst, vsrc, vwgt)))
 
     def _resolve(self, phys: np.ndarray, mapping: np.ndarray, initial: list[int]) -> np.ndarray:
@@ -565,8 +597,7 @@ class _Translator:
         bounds = chunk_bounds(dst, src, depth)  # hazards inside the instruction
         vdst = self._current(dst)
         vsrc = None if src is None else self._current(src)
-        touched = vdst if vsrc is None else np.concatenate([vdst, vsrc])
-        self._add("alu", touched, (insn, vdst, vsrc, bounds))
+        self._add("alu", vdst, _NONE if vsrc is None else vsrc, (insn, vdst, vsrc, bounds))
 
     # -- the plan ------------------------------------------------------------------------------
     def finish(self) -> None:
@@ -583,13 +614,13 @@ class _Translator:
         prog.inp_initial = np.array(self.inp_initial, np.int64)
         prog.wgt_initial = np.array(self.wgt_initial, np.int64)
         assigned = []
+        gemm_steps = []
         for level, ops in _by_level(self.ops):
             batches = _batches([what for kind, what in ops if kind == "gemm"])
             for dst, src, wgt in batches:
                 src = _position(src, n_inp_init, inp_slot)
                 wgt = _position(wgt, n_wgt_init, wgt_slot)
-                plan = plan_products(dst, src, wgt, 0, 0, self.product_bound, self.float32_ok)
-                step = _Step("gemm", gemm=plan)
+                step = _Step("gemm", gemm=(dst, src, wgt))
                 rows = np.unique(dst)
                 # One product writing rows that hold nothing but a reset's zeros: write its
                 # sums instead of zeroing the rows and adding.
@@ -597,18 +628,34 @@ class _Translator:
                     step.assign = True
                     assigned.append(rows)
                 prog.steps.append(step)
+                gemm_steps.append(step)
             prog.steps.extend(_alu_steps([what for kind, what in ops if kind == "alu"]))
             stores = [what for kind, what in ops if kind == "store"]
             if stores:
                 accesses = _Accesses(stores)
                 prog.steps.append(_Step("store", stores=accesses, rows=as_slice(accesses.sram)))
-        self._accumulators(assigned)
+        finals = {}
         for mapping, n_init, slot, name in (
             (self.inp_map, n_inp_init, inp_slot, "inp_final"),
             (self.wgt_map, n_wgt_init, wgt_slot, "wgt_final"),
         ):
             phys = np.flatnonzero((mapping[:-1] >= _LOADED) | (mapping[:-1] == 0))
-            setattr(prog, name, (phys, _position(mapping[phys], n_init, slot)))
+            finals[name] = (phys, _position(mapping[phys], n_init, slot))
+        # Only the loaded elements some GEMM reads or an SRAM keeps at the end are gathered.
+        inp_kept = _keep_used(
+            prog, "inp_loads", n_inp_init, [s.gemm[1] for s in gemm_steps], finals["inp_final"]
+        )
+        wgt_kept = _keep_used(
+            prog, "wgt_loads", n_wgt_init, [s.gemm[2] for s in gemm_steps], finals["wgt_final"]
+        )
+        prog.inp_final = (finals["inp_final"][0], inp_kept[finals["inp_final"][1]])
+        prog.wgt_final = (finals["wgt_final"][0], wgt_kept[finals["wgt_final"][1]])
+        for step in gemm_steps:
+            dst, src, wgt = step.gemm
+            step.gemm = plan_products(
+                dst, inp_kept[src], wgt_kept[wgt], 0, 0, self.product_bound, self.float32_ok
+            )
+        self._accumulators(assigned)
         written = np.flatnonzero(self.uop_written)
         if written.size:
             prog.uop_final = (written, self.uop[written])
@@ -719,6 +766,29 @@ def _position(slots: np.ndarray, n_initial: int, slot_of_load: np.ndarray) -> np
     loaded = slots >= _LOADED
     picked = slot_of_load[np.where(loaded, slots - _LOADED, 0)] if slot_of_load.size else 0
     return np.where(loaded, 1 + n_initial + picked, np.where(slots == 0, 0, 1 + (-2 - slots)))
+
+
+def _keep_used(
+    prog, name: str, n_initial: int, reads: list[np.ndarray], final: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Drop from ``prog.<name>`` the distinct loaded elements that neither ``reads`` (positions
+    in the virtual array) nor the ``final`` SRAM contents use; returns the new position of every
+    old position (unused ones: 0)."""
+    loads = getattr(prog, name)
+    first = 1 + n_initial  # positions before this are the zero slot and initial values
+    used = np.zeros(first + loads.rel.size, bool)
+    used[:first] = True
+    for positions in [*reads, final[1]]:
+        used[positions] = True
+    kept = np.flatnonzero(used[first:])
+    setattr(
+        prog,
+        name,
+        _Accesses.of(loads.mem_type, loads.rel[kept], loads.sram[kept], loads.owner[kept]),
+    )
+    new = np.zeros(used.size, np.int64)
+    new[used] = np.arange(first + kept.size)
+    return new
 
 
 def _dedupe(prog, name: str, loads: list[_Access], keys: list[np.ndarray]) -> np.ndarray:

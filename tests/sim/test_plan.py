@@ -207,3 +207,127 @@ def test_a_plan_does_not_outlive_the_micro_ops_it_inherited():
         bench.sim.run(addr, count)
         results.append(bench.get(out, MemType.OUT, (N, env.BATCH, env.BLOCK_OUT), np.int8))
     np.testing.assert_array_equal(results[1], results[0])
+
+
+def tiled(bench, rng, tiles=4):
+    """The shape of a compiled layer: per tile an input load, a reset, a GEMM, a bias added
+    from accumulator rows loaded once, a shift and a clip, and a store; every tile reuses the
+    same accumulator rows, as compiled programs do."""
+    env = bench.env
+    inp = bench.put(rand_int8(rng, (tiles * N, env.BATCH, env.BLOCK_IN)), MemType.INP)
+    wgt = bench.put(rand_int8(rng, (N, env.BLOCK_OUT, env.BLOCK_IN)), MemType.WGT)
+    bias = bench.put(rand_int32(rng, (N, env.BATCH, env.BLOCK_OUT), bound=1 << 12), MemType.ACC)
+    out = bench.space(tiles * N * env.BATCH * env.BLOCK_OUT, MemType.OUT)
+    uops = [Uop(d, d, (d + 1) % N) for d in range(N)]  # row d: input d, weight d + 1
+    bias_add = [Uop(d, N + d, 0) for d in range(N)]  # row d += row N + d
+    insns = [
+        load(MemType.WGT, 0, wgt, 1, N, N),
+        load(MemType.ACC, N, bias, 1, N, N),
+        bench.uops(uops + bias_add),
+    ]
+    for t in range(tiles):
+        insns += [
+            load(MemType.INP, t * N, inp + t * N, 1, N, N),
+            gemm(0, N, reset_reg=1),
+            # the input rows of tile t: move the micro-ops' source index by t * N
+            gemm(0, N, iter_out=1, iter_in=1, src_factor_in=0, src_factor_out=t * N),
+            alu(AluOp.ADD, N, 2 * N),
+            alu(AluOp.SHR, 0, N, use_imm=True, imm=5),
+            alu(AluOp.MAX, 0, N, use_imm=True, imm=-20),
+            alu(AluOp.MIN, 0, N, use_imm=True, imm=20),
+            store(0, out + t * N, 1, N, N),
+        ]
+    return [*insns, finish()]
+
+
+def test_tiles_reusing_accumulators_run_as_one_product_and_one_operation_per_kind():
+    run_both(tiled)
+    bench = Bench(trace=False)
+    bench.run(tiled(bench, np.random.default_rng(0)))
+    (cached,) = bench.sim._plans.values()
+    kinds = [step.kind for step in cached.program.steps]
+    # Renamed accumulator rows: the four tiles' GEMMs are one step, each ALU operation one
+    # step over every tile, and the four stores one scatter.
+    assert kinds == ["gemm", "alu", "alu", "alu", "alu", "store"]
+
+
+def test_gemm_accumulating_into_rows_loaded_from_dram_equals_the_interpreter():
+    def build(bench, rng):
+        env = bench.env
+        acc = bench.put(rand_int32(rng, (N, env.BATCH, env.BLOCK_OUT)), MemType.ACC)
+        inp = bench.put(rand_int8(rng, (N, env.BATCH, env.BLOCK_IN)), MemType.INP)
+        wgt = bench.put(rand_int8(rng, (N, env.BLOCK_OUT, env.BLOCK_IN)), MemType.WGT)
+        out = bench.space(N * env.BATCH * env.BLOCK_OUT, MemType.OUT)
+        return [
+            load(MemType.INP, 0, inp, 1, N, N),
+            load(MemType.WGT, 0, wgt, 1, N, N),
+            load(MemType.ACC, 0, acc, 1, N, N),  # wraps when the products are added
+            bench.uops([Uop(d, d, d) for d in range(N)]),
+            gemm(0, N),
+            gemm(0, N),
+            alu(AluOp.MUL, 0, N, use_imm=True, imm=3),
+            store(0, out, 1, N, N),
+            finish(),
+        ]
+
+    run_both(build)
+
+
+def test_an_alu_instruction_reading_what_it_wrote_runs_in_order():
+    def build(bench, rng):
+        env = bench.env
+        acc = bench.put(rand_int32(rng, (N, env.BATCH, env.BLOCK_OUT), bound=1000), MemType.ACC)
+        out = bench.space(N * env.BATCH * env.BLOCK_OUT, MemType.OUT)
+        chain = [Uop(d + 1, d, 0) for d in range(N - 1)]  # row d+1 += row d: a prefix sum
+        return [
+            load(MemType.ACC, 0, acc, 1, N, N),
+            bench.uops(chain),
+            alu(AluOp.ADD, 0, N - 1),
+            alu(AluOp.ADD, 0, N - 1, iter_out=2),  # the same rows twice in one instruction
+            store(0, out, 1, N, N),
+            finish(),
+        ]
+
+    run_both(build)
+
+
+def test_stores_writing_the_same_dram_keep_their_order():
+    def build(bench, rng):
+        env = bench.env
+        acc = bench.put(rand_int32(rng, (2 * N, env.BATCH, env.BLOCK_OUT)), MemType.ACC)
+        out = bench.space(N * env.BATCH * env.BLOCK_OUT, MemType.OUT)
+        return [
+            load(MemType.ACC, 0, acc, 1, 2 * N, 2 * N),
+            store(0, out, 1, N, N),
+            store(N, out, 1, N, N),  # the second store must win
+            finish(),
+        ]
+
+    run_both(build)
+
+
+def test_new_weights_in_dram_are_used_by_the_next_run():
+    """The plan keeps the weights it converted for BLAS while they are unchanged; weights
+    rewritten in DRAM between runs must be read again."""
+    results = []
+    for use_plans in (False, True):
+        bench = Bench(trace=False)
+        bench.sim.use_plans = use_plans
+        rng = np.random.default_rng(5)
+        insns = conv_like(bench, rng)
+        addr, count = bench.write_stream(insns)
+        wgt = insns[2]
+        size = bench.mem.elem_sizes[MemType.WGT]
+        weights = bench.mem.view(wgt.dram_base * size, N * size, np.int8)
+        runs = []
+        for k in range(3):
+            if k == 2:
+                weights[:] = rand_int8(np.random.default_rng(6), weights.shape)
+            bench.sim.run(addr, count)
+            runs.append(state(bench))
+        results.append(runs)
+    for k, (want, got) in enumerate(zip(*results)):
+        for key in ("acc", "wgt", "dram"):
+            np.testing.assert_array_equal(got[key], want[key], err_msg=f"run {k}: {key}")
+    # The third run really computed with other weights.
+    assert not np.array_equal(results[1][1]["acc"], results[1][2]["acc"])
