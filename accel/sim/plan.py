@@ -40,7 +40,7 @@ import numpy as np
 
 from accel.env import Environment
 from accel.errors import DeviceMemoryError, SimulatorError
-from accel.hw.isa import AluInsn, GemmInsn, MemInsn, MemType, Opcode, uop_columns
+from accel.hw.isa import AluInsn, AluOp, GemmInsn, MemInsn, MemType, Opcode, uop_columns
 from accel.hw.memory import DeviceMemory
 from accel.hw.modules import insn_kind
 from accel.sim.alu import apply_alu, chunk_bounds
@@ -114,11 +114,12 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
 class _Step:
     """One array operation of the plan, on the virtual accumulators or on DRAM."""
 
-    kind: str  # "gemm", "alu" or "store"
+    kind: str  # "gemm", "alu", "clip" or "store"
     gemm: object = None  # GemmPlan over the virtual input / weight arrays; its dst: acc rows
     assign: bool = False  # gemm: its rows hold the zeros of a reset, so sums are written
     alu: AluInsn | None = None  # alu: the operation (opcode, immediate) every chunk applies
     chunks: list = field(default_factory=list)  # alu: (dst, src) run one after another
+    clip: tuple[int, int] = (0, 0)  # clip: an ALU MAX and MIN by immediates fused, (low, high)
     stores: _Accesses | None = None  # store: DRAM elements, ``sram`` holding accumulator rows
     rows: object = None  # store: the accumulator rows stored (a slice when consecutive)
 
@@ -162,6 +163,7 @@ class StreamProgram:
         # (converted and laid out for BLAS) are rebuilt only when the weights change.
         self._wgt_seen: np.ndarray | None = None
         self._wgt_version = 0
+        self._passed: np.ndarray | None = None  # the last data addresses that passed the checks
 
     # -- running ---------------------------------------------------------------------------
     def run(self, dram_base: np.ndarray) -> bool:
@@ -171,19 +173,11 @@ class StreamProgram:
         shared a slot no longer read the same elements, or micro-ops the stream inherited have
         changed. Raises DeviceMemoryError, before changing anything, for an access outside
         device memory."""
-        if self.store_spans.insn.size:
-            stored = self.store_spans.bytes(dram_base)
-            if self.read_spans.insn.size and _overlap(stored, self.read_spans.bytes(dram_base)):
-                return False
-            if _overlap_each_other(stored):  # the last store would have to win
-                return False
-        insns, leaders, diffs = self.same_group
-        if insns.size and (dram_base[insns] - dram_base[leaders] != diffs).any():
+        if not self._addresses_hold(dram_base):
             return False
         index, values = self.uop_inherited
         if index.size and not np.array_equal(self.srams.uop[index], values):
             return False
-        self._check_dram(dram_base)
         srams = self.srams
         inp = self._virtual(srams.inp, self.inp_initial, self.inp_loads, dram_base, srams.inp_dtype)
         wgt = self._virtual(srams.wgt, self.wgt_initial, self.wgt_loads, dram_base, srams.wgt_dtype)
@@ -198,9 +192,11 @@ class StreamProgram:
             elif step.kind == "alu":
                 for dst, src in step.chunks:
                     apply_alu(acc, step.alu, dst, src)
+            elif step.kind == "clip":
+                _clip(acc, step.chunks[0][0], *step.clip)
             else:
                 out = self._elements(MemType.OUT, srams.out_dtype, acc.shape[1:])
-                out[step.stores.index(dram_base)] = acc[step.rows].astype(out.dtype)  # low bits
+                out[step.stores.index(dram_base)] = acc[step.rows]  # keeps the low bits
         phys, virt = self.acc_final
         srams.acc[phys] = acc[virt]
         phys, virt = self.inp_final
@@ -211,6 +207,26 @@ class StreamProgram:
             srams.wgt_version += 1
         if self.uop_final is not None:
             srams.uop[self.uop_final[0]] = self.uop_final[1]
+        return True
+
+    def _addresses_hold(self, dram_base: np.ndarray) -> bool:
+        """Whether the plan holds for these addresses: no store writes what a load reads or
+        another store writes, and loads that shared slots still read the same elements. Raises
+        DeviceMemoryError for an access outside device memory. The last addresses that passed
+        are remembered (calls with the same arrays check nothing again)."""
+        if self._passed is not None and np.array_equal(dram_base, self._passed):
+            return True
+        if self.store_spans.insn.size:
+            stored = self.store_spans.bytes(dram_base)
+            if self.read_spans.insn.size and _overlap(stored, self.read_spans.bytes(dram_base)):
+                return False
+            if _overlap_each_other(stored):  # the last store would have to win
+                return False
+        insns, leaders, diffs = self.same_group
+        if insns.size and (dram_base[insns] - dram_base[leaders] != diffs).any():
+            return False
+        self._check_dram(dram_base)
+        self._passed = dram_base.copy()
         return True
 
     def _virtual(self, sram, initial, loads: _Accesses, dram_base, dtype) -> np.ndarray:
@@ -270,6 +286,14 @@ class StreamProgram:
                     insn = int(self.all_spans.insn[k])
                     raise DeviceMemoryError(f"instruction {insn}: {exc}") from None
             raise
+
+
+def _clip(acc: np.ndarray, rows, low: int, high: int) -> None:
+    if isinstance(rows, slice):
+        view = acc[rows]
+        np.clip(view, low, high, out=view)
+    else:
+        acc[rows] = np.clip(acc[rows], low, high)
 
 
 def _add_products(acc: np.ndarray, step: _Step, sums: np.ndarray) -> None:
@@ -615,6 +639,8 @@ class _Translator:
         prog.wgt_initial = np.array(self.wgt_initial, np.int64)
         assigned = []
         gemm_steps = []
+        previous_alus: list[_Step] = []
+        int32 = self.prog.srams.acc.dtype == np.int32
         for level, ops in _by_level(self.ops):
             batches = _batches([what for kind, what in ops if kind == "gemm"])
             for dst, src, wgt in batches:
@@ -629,7 +655,11 @@ class _Translator:
                     assigned.append(rows)
                 prog.steps.append(step)
                 gemm_steps.append(step)
-            prog.steps.extend(_alu_steps([what for kind, what in ops if kind == "alu"]))
+            alus = _alu_steps([what for kind, what in ops if kind == "alu"])
+            if int32:
+                alus = [step for step in alus if not _fuse_clip(previous_alus, step)]
+            prog.steps.extend(alus)
+            previous_alus = alus
             stores = [what for kind, what in ops if kind == "store"]
             if stores:
                 accesses = _Accesses(stores)
@@ -695,6 +725,40 @@ def _by_level(ops: list[tuple[int, str, object]]) -> list[tuple[int, list]]:
     for level, kind, what in ops:
         levels.setdefault(level, []).append((kind, what))
     return sorted(levels.items(), key=lambda item: item[0])
+
+
+_CLIP_PAIRS = {(AluOp.MAX, AluOp.MIN), (AluOp.MIN, AluOp.MAX)}
+
+
+def _fuse_clip(previous: list[_Step], step: _Step) -> bool:
+    """When ``step`` is a MIN (MAX) by an immediate of exactly the rows a MAX (MIN) by an
+    immediate of the previous level worked on, turn that one into a clip of both bounds and
+    say so (``step`` is then dropped). No operation between the two touches those rows:
+    operations of one level touch different rows."""
+    if step.kind != "alu" or not step.alu.use_imm or len(step.chunks) != 1:
+        return False
+    rows = step.chunks[0][0]
+    for earlier in previous:
+        if (
+            earlier.kind == "alu"
+            and earlier.alu.use_imm
+            and len(earlier.chunks) == 1
+            and (earlier.alu.alu_opcode, step.alu.alu_opcode) in _CLIP_PAIRS
+            and _same_rows(earlier.chunks[0][0], rows)
+        ):
+            pair = {earlier.alu.alu_opcode: earlier.alu.imm, step.alu.alu_opcode: step.alu.imm}
+            low, high = pair[AluOp.MAX], pair[AluOp.MIN]
+            if low > high:  # min(max(x, lo), hi) is hi everywhere; max(min(...)) is lo
+                return False
+            earlier.kind, earlier.clip = "clip", (low, high)
+            return True
+    return False
+
+
+def _same_rows(a, b) -> bool:
+    if isinstance(a, slice) or isinstance(b, slice):
+        return a == b
+    return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 def _batches(gemms: list[tuple]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:

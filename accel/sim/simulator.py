@@ -14,7 +14,7 @@ module's clock.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -49,6 +49,7 @@ INSN_BYTES = 16
 _MODULES = tuple(int(m) for m in Module)  # plain ints: iterating the enum is slow
 _DECODE_CACHE_SIZE = 1 << 16
 _PLAN_CACHE_SIZE = 256  # distinct streams remembered before the cache starts over
+_PLANS_PER_STREAM = 16  # micro-op variants of one stream remembered
 # memory type (a 3-bit field) -> whether its DRAM address comes from a program's arguments
 _IS_DATA_TYPE = np.array([t in DATA_TYPES for t in range(8)])
 
@@ -62,6 +63,15 @@ class _Schedule:
     stats: dict[str, int]
     records: tuple
     end_tokens: dict[str, int]
+
+
+@dataclass
+class _StreamFamily:
+    """The plans of one stream (its words, data addresses aside, and tokens), by the bytes of
+    the micro-ops it loads."""
+
+    uop_positions: np.ndarray  # DRAM byte positions of those micro-ops
+    plans: dict[bytes, _CachedStream] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,7 @@ class Simulator:
         self._gemm = GemmUnit(env, self.srams)
         self._alu = AluUnit(env, self.srams)
         self._entries: dict[tuple[int, int], _Entry] = {}
-        self._plans: dict[bytes, _CachedStream] = {}
+        self._plans: dict[bytes, _StreamFamily] = {}
         self.use_plans = True
         self.blas_threads = default_blas_threads()
         self._columns = _Columns.of(env)
@@ -192,8 +202,14 @@ class Simulator:
                 self._interpret(stream, schedule.order)
             return self._finish(schedule)
         tokens = tuple(self.queues.count(q) for q in Queue)
-        key, dram_base = self._plan_key(words, tokens)
-        cached = self._plans.get(key)
+        key, dram_base, uop_rows = self._plan_key(words, tokens)
+        family = self._plans.get(key)
+        if family is None:
+            if len(self._plans) >= _PLAN_CACHE_SIZE:
+                self._plans.clear()
+            family = self._plans[key] = _StreamFamily(self._uop_positions(words[uop_rows]))
+        uop_bytes = self.dram.data[family.uop_positions].tobytes()
+        cached = family.plans.get(uop_bytes)
         if cached is None:
             stream = self._fetch_words(words)
             schedule = self._schedule(stream)
@@ -209,14 +225,24 @@ class Simulator:
             except TooLarge:
                 program = None
             cached = _CachedStream(schedule, program)
-            if len(self._plans) >= _PLAN_CACHE_SIZE:
-                self._plans.clear()
-            self._plans[key] = cached
+            if len(family.plans) >= _PLANS_PER_STREAM:
+                family.plans.clear()
+            family.plans[uop_bytes] = cached
         schedule = cached.schedule
         with blas_threads(self.blas_threads):
             if cached.program is None or not cached.program.run(dram_base):
                 self._interpret(self._fetch_words(words), schedule.order)
         return self._finish(schedule)
+
+    def plans(self) -> list[StreamProgram]:
+        """The cached plans of the streams seen (for inspection: ``plan.steps`` lists the array
+        operations a run does)."""
+        return [
+            cached.program
+            for family in self._plans.values()
+            for cached in family.plans.values()
+            if cached.program is not None
+        ]
 
     def _finish(self, schedule: _Schedule) -> RunReport:
         """Commit a run's tokens and counters; its report."""
@@ -234,9 +260,9 @@ class Simulator:
             raise SimulatorError(f"instruction address {insn_addr:#x} is not 16-byte aligned")
         return self.dram.view(insn_addr, insn_count * INSN_BYTES, np.dtype("<u8")).reshape(-1, 2)
 
-    def _plan_key(self, words: np.ndarray, tokens: tuple) -> tuple[bytes, np.ndarray]:
-        """The stream's words with data addresses masked out, the micro-op words it loads and
-        the tokens waiting; and every instruction's DRAM address (0 where it has none)."""
+    def _plan_key(self, words: np.ndarray, tokens: tuple) -> tuple[bytes, np.ndarray, np.ndarray]:
+        """The stream's words with data addresses masked out and the tokens waiting; every
+        instruction's DRAM address (0 where it has none); which instructions load micro-ops."""
         c = self._columns
         lo = words[:, 0]
         opcode = (lo >> c.opcode_shift) & c.opcode_mask
@@ -248,27 +274,25 @@ class Simulator:
         masked = words.copy()
         masked[data, 0] &= ~np.uint64(c.base_mask << c.base_shift)
         uops = is_mem & (opcode == Opcode.LOAD) & (mem_type == MemType.UOP)
-        parts = [masked.tobytes(), np.array(tokens, np.int64).tobytes()]
-        if uops.any():
-            parts.append(self._uop_bytes(words[uops]))
-        return b"".join(parts), dram_base
+        return masked.tobytes() + np.array(tokens, np.int64).tobytes(), dram_base, uops
 
-    def _uop_bytes(self, rows: np.ndarray) -> bytes:
-        """The DRAM bytes the micro-op loads ``rows`` read (out-of-range rows read nothing
-        here; decoding refuses them)."""
+    def _uop_positions(self, rows: np.ndarray) -> np.ndarray:
+        """The DRAM byte positions the micro-op loads ``rows`` read (out-of-range rows read
+        nothing here; decoding refuses them). Micro-op loads are not relocated, so a stream's
+        key fixes these positions; their bytes pick the plan."""
         insns = []
         for pair in map(tuple, rows.tolist()):  # decoded instructions are cached by their words
             entry = self._entries.get(pair)
             insns.append(entry.insn if entry else decode_int(pair[0] | (pair[1] << 64), self.env))
         size = self.dram.elem_sizes[MemType.UOP]
-        chunks = []
+        spans = []
         for insn in insns:
             for y in range(insn.y_size):
                 start = (insn.dram_base + y * insn.x_stride) * size
                 end = start + insn.x_size * size
                 if 0 <= start and end <= self.dram.size:
-                    chunks.append(self.dram.data[start:end].tobytes())
-        return b"".join(chunks)
+                    spans.append(np.arange(start, end, dtype=np.int64))
+        return np.concatenate(spans) if spans else np.zeros(0, np.int64)
 
     def _schedule(self, stream: list[_Entry]) -> _Schedule:
         """The order the modules run the stream in, its timing, counters and trace records.

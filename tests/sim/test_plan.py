@@ -209,7 +209,7 @@ def test_a_plan_does_not_outlive_the_micro_ops_it_inherited():
     np.testing.assert_array_equal(results[1], results[0])
 
 
-def tiled(bench, rng, tiles=4):
+def tiled(bench, rng, tiles=4, clip=((AluOp.MAX, -20), (AluOp.MIN, 20))):
     """The shape of a compiled layer: per tile an input load, a reset, a GEMM, a bias added
     from accumulator rows loaded once, a shift and a clip, and a store; every tile reuses the
     same accumulator rows, as compiled programs do."""
@@ -233,8 +233,7 @@ def tiled(bench, rng, tiles=4):
             gemm(0, N, iter_out=1, iter_in=1, src_factor_in=0, src_factor_out=t * N),
             alu(AluOp.ADD, N, 2 * N),
             alu(AluOp.SHR, 0, N, use_imm=True, imm=5),
-            alu(AluOp.MAX, 0, N, use_imm=True, imm=-20),
-            alu(AluOp.MIN, 0, N, use_imm=True, imm=20),
+            *(alu(op, 0, N, use_imm=True, imm=imm) for op, imm in clip),
             store(0, out + t * N, 1, N, N),
         ]
     return [*insns, finish()]
@@ -244,11 +243,24 @@ def test_tiles_reusing_accumulators_run_as_one_product_and_one_operation_per_kin
     run_both(tiled)
     bench = Bench(trace=False)
     bench.run(tiled(bench, np.random.default_rng(0)))
-    (cached,) = bench.sim._plans.values()
-    kinds = [step.kind for step in cached.program.steps]
+    (program,) = bench.sim.plans()
+    kinds = [step.kind for step in program.steps]
     # Renamed accumulator rows: the four tiles' GEMMs are one step, each ALU operation one
-    # step over every tile, and the four stores one scatter.
-    assert kinds == ["gemm", "alu", "alu", "alu", "alu", "store"]
+    # step over every tile (MAX then MIN: one clip), and the four stores one scatter.
+    assert kinds == ["gemm", "alu", "alu", "clip", "store"]
+
+
+@pytest.mark.parametrize(
+    "clip",
+    [
+        ((AluOp.MIN, 20), (AluOp.MAX, -20)),
+        ((AluOp.MAX, 20), (AluOp.MIN, -20)),  # bounds crossed: every value is -20
+        ((AluOp.MIN, -20), (AluOp.MAX, 20)),  # every value is 20
+        ((AluOp.MAX, -20), (AluOp.MAX, 20)),
+    ],
+)
+def test_clips_fused_or_not_equal_the_interpreter(clip):
+    run_both(lambda bench, rng: tiled(bench, rng, clip=clip))
 
 
 def test_gemm_accumulating_into_rows_loaded_from_dram_equals_the_interpreter():
