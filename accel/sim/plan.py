@@ -142,8 +142,9 @@ class StreamProgram:
         self.all_spans: _Spans | None = None
         self.inp_initial = np.zeros(0, np.int64)  # physical indices read before any load
         self.wgt_initial = np.zeros(0, np.int64)
-        self.inp_final: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
-        self.wgt_final: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
+        # At the end, (physical indices -- a slice when consecutive --, virtual positions).
+        self.inp_final: tuple = (np.zeros(0, np.int64),) * 2
+        self.wgt_final: tuple = (np.zeros(0, np.int64),) * 2
         self.uop_final: tuple[np.ndarray, np.ndarray] | None = None
         # Micro-ops the stream reads before loading them (left by an earlier stream): their
         # indices and the values the plan was made with; the plan holds only while they stay.
@@ -157,7 +158,7 @@ class StreamProgram:
         self.acc_zero: slice | np.ndarray = np.zeros(0, np.int64)
         self.acc_initial: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
         self.acc_loads: list[_Accesses] = []
-        self.acc_final: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
+        self.acc_final: tuple = (np.zeros(0, np.int64),) * 2
         self._acc: np.ndarray | None = None  # the virtual accumulators, kept between runs
         # The virtual weights of the last run and their version: the products' weight matrices
         # (converted and laid out for BLAS) are rebuilt only when the weights change.
@@ -198,7 +199,10 @@ class StreamProgram:
                 out = self._elements(MemType.OUT, srams.out_dtype, acc.shape[1:])
                 out[step.stores.index(dram_base)] = acc[step.rows]  # keeps the low bits
         phys, virt = self.acc_final
-        srams.acc[phys] = acc[virt]
+        if isinstance(phys, slice):
+            np.take(acc, virt, axis=0, out=srams.acc[phys])  # one pass
+        else:
+            srams.acc[phys] = acc[virt]
         phys, virt = self.inp_final
         srams.inp[phys] = inp[virt]
         phys, virt = self.wgt_final
@@ -239,9 +243,8 @@ class StreamProgram:
         out[1 : 1 + initial.size] = sram[initial]
         if loads.rel.size:
             loaded = out[1 + initial.size :]
-            loaded[...] = self._elements(loads.mem_type, dtype, sram.shape[1:])[
-                loads.index(dram_base)
-            ]
+            elements = self._elements(loads.mem_type, dtype, sram.shape[1:])
+            np.take(elements, loads.index(dram_base), axis=0, out=loaded)  # one pass
             if loads.any_pad:
                 loaded[loads.pad] = 0
         return out
@@ -678,8 +681,8 @@ class _Translator:
         wgt_kept = _keep_used(
             prog, "wgt_loads", n_wgt_init, [s.gemm[2] for s in gemm_steps], finals["wgt_final"]
         )
-        prog.inp_final = (finals["inp_final"][0], inp_kept[finals["inp_final"][1]])
-        prog.wgt_final = (finals["wgt_final"][0], wgt_kept[finals["wgt_final"][1]])
+        prog.inp_final = (as_slice(finals["inp_final"][0]), inp_kept[finals["inp_final"][1]])
+        prog.wgt_final = (as_slice(finals["wgt_final"][0]), wgt_kept[finals["wgt_final"][1]])
         for step in gemm_steps:
             dst, src, wgt = step.gemm
             step.gemm = plan_products(
@@ -716,7 +719,7 @@ class _Translator:
             if loads:
                 prog.acc_loads.append(_Accesses(loads))
         phys = np.flatnonzero(self.acc_version >= 0)
-        prog.acc_final = (phys, self.acc_version[phys])
+        prog.acc_final = (as_slice(phys), self.acc_version[phys])
 
 
 def _by_level(ops: list[tuple[int, str, object]]) -> list[tuple[int, list]]:
