@@ -54,6 +54,7 @@ class GemmPlan:
         "weights",
         "blocks",
         "k_chunk",
+        "updates",
     )
 
     def __init__(
@@ -78,12 +79,13 @@ class GemmPlan:
         # Reduction elements (of K) per float32 product when a whole row would not be exact in
         # float32: the partial products are exact and are summed as int32 (None: one product).
         self.k_chunk = k_chunk
+        self.updates = None  # (dst, src, wgt) the plan was made from, when a stream plan keeps them
         self.weights = (-1, None)  # (weight SRAM version, gathered weight matrix)
         # "blocks" layout: (source rows, weight rows, destination rows they produce in order)
         self.blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         if self.layout == "gather":
             self.blocks = [
-                (src_rows[s_list], wgt_rows[g_list], rows)
+                (src_rows[s_list], wgt_rows[g_list], as_slice(rows))
                 for s_list, g_list, rows in _blocks(self.s_of_d, self.g_of_d)
             ]
             if self.blocks:
@@ -278,17 +280,30 @@ def _exact_dtype(bound: int, float32_ok: bool) -> np.dtype:
 
 
 def compute_products(
-    plan: GemmPlan, inp: np.ndarray, wgt: np.ndarray, wgt_version: int | None
+    plan: GemmPlan,
+    inp: np.ndarray,
+    wgt: np.ndarray,
+    wgt_version: int | None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """The exact sums ``(D, BATCH, BLOCK_OUT)`` of the plan's rows (not yet wrapped), reading
-    input elements ``(n, BATCH, BLOCK_IN)`` and weight elements ``(n, BLOCK_OUT, BLOCK_IN)``.
+    input elements ``(n, BATCH, BLOCK_IN)`` and weight elements ``(n, BLOCK_OUT, BLOCK_IN)``;
+    written into ``out`` when given (cast to its type: the caller makes sure the sums fit).
     The gathered weight matrix is kept with the plan while ``wgt_version`` is unchanged (None:
     gather every time)."""
+    if plan.layout == "blocks":
+        return _block_products(plan, inp, wgt, wgt_version, out)
+    sums = _products(plan, inp, wgt, wgt_version)
+    if out is None:
+        return sums
+    out[...] = sums
+    return out
+
+
+def _products(plan: GemmPlan, inp: np.ndarray, wgt: np.ndarray, wgt_version) -> np.ndarray:
     _, batch, b_in = inp.shape
     b_out = wgt.shape[1]
     n_src, k = plan.src_rows.shape
-    if plan.layout == "blocks":
-        return _block_products(plan, inp, wgt, wgt_version)
     taken = np.take(inp, plan.src_rows, axis=0)  # (S, K, BATCH, BLOCK_IN)
     if plan.s_of_d is None:
         return _rows_products(plan, taken, wgt)
@@ -316,10 +331,12 @@ def _product(plan: GemmPlan, lhs: np.ndarray, rhs: np.ndarray, b_in: int) -> np.
     return total
 
 
-def _block_products(plan: GemmPlan, inp: np.ndarray, wgt: np.ndarray, version) -> np.ndarray:
+def _block_products(plan: GemmPlan, inp: np.ndarray, wgt: np.ndarray, version, out=None):
     _, batch, b_in = inp.shape
     b_out = wgt.shape[1]
-    out = np.empty((plan.s_of_d.size, batch, b_out), np.int32 if plan.k_chunk else plan.dtype)
+    if out is None:
+        dtype = np.int32 if plan.k_chunk else plan.dtype
+        out = np.empty((plan.s_of_d.size, batch, b_out), dtype)
     cached_version, matrices = plan.weights
     if version is None or cached_version != version:
         matrices = [_weight_matrix(plan, wgt, wgt_rows) for _, wgt_rows, _ in plan.blocks]

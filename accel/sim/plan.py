@@ -85,6 +85,17 @@ class _Accesses:
         made.any_pad = False
         return made
 
+    def renumbered(self, number: np.ndarray) -> _Accesses:
+        """The same accesses with SRAM index ``i`` read as ``number[i]``, in ascending SRAM
+        order (elements of one gather or scatter are independent)."""
+        sram = number[self.sram]
+        order = np.argsort(sram, kind="stable")
+        made = _Accesses([])
+        made.mem_type, made.rel, made.sram = self.mem_type, self.rel[order], sram[order]
+        made.owner, made.pad, made.any_pad = self.owner[order], self.pad[order], self.any_pad
+        made.insns = self.insns
+        return made
+
     def index(self, dram_base: np.ndarray) -> np.ndarray:
         """Absolute element indices (padding: 0)."""
         index = dram_base[self.owner] + self.rel
@@ -117,6 +128,7 @@ class _Step:
     kind: str  # "gemm", "alu", "clip" or "store"
     gemm: object = None  # GemmPlan over the virtual input / weight arrays; its dst: acc rows
     assign: bool = False  # gemm: its rows hold the zeros of a reset, so sums are written
+    direct: bool = False  # gemm: ... by the product itself, straight into the accumulators
     alu: AluInsn | None = None  # alu: the operation (opcode, immediate) every chunk applies
     chunks: list = field(default_factory=list)  # alu: (dst, src) run one after another
     clip: tuple[int, int] = (0, 0)  # clip: an ALU MAX and MIN by immediates fused, (low, high)
@@ -188,8 +200,11 @@ class StreamProgram:
         acc = self._accumulators(dram_base)
         for step in self.steps:
             if step.kind == "gemm":
-                sums = compute_products(step.gemm, inp, wgt, self._wgt_version)
-                _add_products(acc, step, sums)
+                if step.direct:
+                    compute_products(step.gemm, inp, wgt, self._wgt_version, acc[step.gemm.dst])
+                else:
+                    sums = compute_products(step.gemm, inp, wgt, self._wgt_version)
+                    _add_products(acc, step, sums)
             elif step.kind == "alu":
                 for dst, src in step.chunks:
                     apply_alu(acc, step.alu, dst, src)
@@ -685,10 +700,16 @@ class _Translator:
         prog.wgt_final = (as_slice(finals["wgt_final"][0]), wgt_kept[finals["wgt_final"][1]])
         for step in gemm_steps:
             dst, src, wgt = step.gemm
-            step.gemm = plan_products(
-                dst, inp_kept[src], wgt_kept[wgt], 0, 0, self.product_bound, self.float32_ok
-            )
+            step.gemm = (dst, inp_kept[src], wgt_kept[wgt])
+            step.gemm = self._product_plan(*step.gemm)
         self._accumulators(assigned)
+        number = self._output_order(gemm_steps)
+        if number is not None:
+            _renumber(prog, number, self._product_plan)
+        for step in gemm_steps:
+            step.direct = (
+                step.assign and isinstance(step.gemm.dst, slice) and _fits_int32(step.gemm, prog)
+            )
         written = np.flatnonzero(self.uop_written)
         if written.size:
             prog.uop_final = (written, self.uop[written])
@@ -696,6 +717,32 @@ class _Translator:
             index = np.array(sorted(self.uop_inherited), np.int64)
             values = np.array([self.uop_inherited[i] for i in index.tolist()], np.uint32)
             prog.uop_inherited = (index, values)
+
+    def _product_plan(self, dst: np.ndarray, src: np.ndarray, wgt: np.ndarray):
+        plan = plan_products(dst, src, wgt, 0, 0, self.product_bound, self.float32_ok)
+        plan.updates = (dst, src, wgt)  # kept for a renumbering of the rows
+        return plan
+
+    def _output_order(self, gemm_steps: list[_Step]) -> np.ndarray | None:
+        """A renumbering of the virtual accumulator rows (the new number of every row) under
+        which each product writing fresh rows gives them in ascending order, so that it writes
+        straight into the accumulators instead of through a scatter; None when no product
+        needs one. Rows are only permuted among the rows of one product."""
+        number = np.arange(self.rows.count, dtype=np.int64)
+        claimed = np.zeros(self.rows.count, bool)
+        changed = False
+        for step in gemm_steps:
+            plan = step.gemm
+            if not step.assign or plan.layout != "blocks":
+                continue
+            rows = np.unique(plan.updates[0])  # the plan's rows, in its order
+            produced = rows[np.concatenate([_indices(block[2]) for block in plan.blocks])]
+            if claimed[produced].any():
+                continue
+            number[produced] = rows
+            claimed[produced] = True
+            changed = True
+        return number if changed else None
 
     def _fresh(self, rows: np.ndarray, level: int) -> bool:
         """Whether every row in ``rows`` is a reset's zeros, first touched at ``level``."""
@@ -720,6 +767,47 @@ class _Translator:
                 prog.acc_loads.append(_Accesses(loads))
         phys = np.flatnonzero(self.acc_version >= 0)
         prog.acc_final = (as_slice(phys), self.acc_version[phys])
+
+
+def _renumber(prog: StreamProgram, number: np.ndarray, product_plan) -> None:
+    """Give every virtual accumulator row ``r`` the number ``number[r]`` throughout the plan.
+    Elements of one operation are independent, so each operation's elements are sorted by
+    their new rows (consecutive rows become slices again)."""
+    for step in prog.steps:
+        if step.kind == "gemm":
+            dst, src, wgt = step.gemm.updates
+            step.gemm = product_plan(number[dst], src, wgt)
+        elif step.kind in ("alu", "clip"):
+            chunks = []
+            for dst, src in step.chunks:
+                dst = number[_indices(dst)]
+                order = np.argsort(dst, kind="stable")
+                src = None if src is None else as_slice(number[_indices(src)][order])
+                chunks.append((as_slice(dst[order]), src))
+            step.chunks = chunks
+        else:
+            step.stores = step.stores.renumbered(number)
+            step.rows = as_slice(step.stores.sram)
+    if prog.acc_zero is not None:
+        prog.acc_zero = as_slice(np.sort(number[_indices(prog.acc_zero)]))
+    phys, virt = prog.acc_initial
+    prog.acc_initial = (phys, number[virt])
+    prog.acc_loads = [loads.renumbered(number) for loads in prog.acc_loads]
+    phys, virt = prog.acc_final
+    prog.acc_final = (phys, number[virt])
+
+
+def _indices(rows) -> np.ndarray:
+    """Row indices of a slice or an index array."""
+    if isinstance(rows, slice):
+        return np.arange(rows.start, rows.stop, dtype=np.int64)
+    return rows
+
+
+def _fits_int32(plan, prog: StreamProgram) -> bool:
+    """Whether the plan's sums can be written into int32 accumulators as they come (float32
+    sums stay below 2^24; pieces are summed as int32)."""
+    return prog.srams.acc.dtype == np.int32 and (plan.dtype == np.float32 or bool(plan.k_chunk))
 
 
 def _by_level(ops: list[tuple[int, str, object]]) -> list[tuple[int, list]]:
