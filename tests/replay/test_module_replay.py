@@ -237,3 +237,25 @@ def test_device_arrays_moved_between_calls_are_relocated():
         module(xa, ya)
         np.testing.assert_array_equal(ya.numpy(), np.maximum(x, 0))
         del keep
+
+
+def test_build_prepares_so_the_first_call_replays_and_counters_are_untouched():
+    s, args = ACCEL_CASES["matrix_multiply"]()
+    reference = accel.build(s, args, name="mm_unprepared", prepare=False)
+    arrays = random_inputs(reference, np.random.default_rng(7))
+    expected = [a.copy() for a in arrays]
+    reference.replay = False
+    reference(*expected)
+    before = accel.sim.stats()
+    s, args = ACCEL_CASES["matrix_multiply"]()
+    module = accel.build(s, args, name="mm_prepared")
+    assert accel.sim.stats() == before  # the scratch call left no trace in the counters
+
+    def host_code_must_not_run(*_args):
+        raise AssertionError("the first call ran the host code instead of replaying")
+
+    module._fn = host_code_must_not_run
+    got = [a.copy() for a in arrays]
+    module(*got)
+    for w, g in zip(expected, got):
+        np.testing.assert_array_equal(g, w)
