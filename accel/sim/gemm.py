@@ -241,11 +241,16 @@ def plan_products(
 def unique_rows(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distinct rows, index of each row's distinct row), like ``np.unique(mat, axis=0,
     return_inverse=True)`` but through a 64-bit hash of each row, which sorts far faster than
-    rows do; the grouping is verified, and a hash collision falls back to the exact sort."""
+    rows do; the grouping is verified, and a hash collision falls back to the exact sort.
+    Distinct rows come in the order of their first appearance: products then produce their
+    rows in the program's order, which keeps the stores of a plan regular (``strided.py``)."""
     mixed = (mat.astype(np.uint64) + np.uint64(1)) * _HASH_MULTIPLIERS[: mat.shape[1]]
     keys = np.bitwise_xor.reduce(mixed * np.uint64(0x9E3779B97F4A7C15), axis=1) + mixed.sum(1)
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    inverse = inverse.ravel()
+    by_appearance = np.argsort(first)
+    rank = np.empty_like(by_appearance)
+    rank[by_appearance] = np.arange(by_appearance.size)
+    first, inverse = first[by_appearance], rank[inverse.ravel()]
     distinct = mat[first]
     if not np.array_equal(distinct[inverse], mat):
         distinct, inverse = np.unique(mat, axis=0, return_inverse=True)

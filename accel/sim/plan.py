@@ -47,6 +47,7 @@ from accel.sim.alu import apply_alu, chunk_bounds
 from accel.sim.gemm import compute_products, float32_holds, plan_products, product_bound
 from accel.sim.loops import CHUNK_ITERATIONS, as_slice, check_bound, expand
 from accel.sim.state import Srams
+from accel.sim.strided import StridedIndex, items
 
 # Memory types whose DRAM address comes from the program's arguments (relocatable); micro-op
 # loads read the runtime's own kernel blocks and stay part of the key.
@@ -74,7 +75,54 @@ class _Accesses:
         self.owner = _cat([np.full(a.rel.size, a.insn, np.int64) for a in accesses])
         self.pad = self.rel < 0
         self.any_pad = bool(self.pad.any())
-        self.insns = np.array([a.insn for a in accesses], np.int64)
+        self._strided_fields()
+
+    def _strided_fields(self) -> None:
+        # Set by find_strides: the elements as a strided view, the instructions owning them
+        # and their dram_base then; ``shift``: how far the view moved for the addresses of
+        # the run (None: the owners moved apart, so the index array is used).
+        self.strided: StridedIndex | None = None
+        self.owners = np.zeros(0, np.int64)
+        self.origin = np.zeros(0, np.int64)
+        self.shift: int | None = None
+
+    def find_strides(self, dram_base: np.ndarray) -> None:
+        """Look for the strided view this run's elements form (``dram_base``: the addresses
+        the plan is made with); later runs use it while every owner moves by the same amount."""
+        if self.any_pad or not self.rel.size:
+            return
+        self.strided = StridedIndex.find(self.index(dram_base))
+        self.owners = np.unique(self.owner)
+        self.origin = dram_base[self.owners]
+        self.shift = 0 if self.strided is not None else None
+
+    def follow(self, dram_base: np.ndarray) -> None:
+        """Move the view to ``dram_base``'s addresses, or drop it for this run when the owning
+        instructions did not all move by the same amount."""
+        if self.strided is None:
+            return
+        moved = dram_base[self.owners] - self.origin
+        self.shift = int(moved[0]) if (moved == moved[0]).all() else None
+
+    def gather(self, elements: np.ndarray, out: np.ndarray, dram_base: np.ndarray) -> None:
+        """Copy the accessed ``elements`` (DRAM as an array of elements) into ``out``, in
+        order; padding elements are zeros."""
+        source, target = items(elements), items(out)
+        if self.strided is not None and self.shift is not None:
+            target.reshape(self.strided.shape)[...] = self.strided.view(source, self.shift)
+        else:
+            np.take(source, self.index(dram_base), out=target)
+        if self.any_pad:
+            out[self.pad] = 0
+
+    def scatter(self, values: np.ndarray, elements: np.ndarray, dram_base: np.ndarray) -> None:
+        """Write ``values`` (one per access, of the elements' type) to the accessed
+        ``elements``."""
+        source, target = items(values), items(elements)
+        if self.strided is not None and self.shift is not None:
+            self.strided.view(target, self.shift)[...] = source.reshape(self.strided.shape)
+        else:
+            target[self.index(dram_base)] = source
 
     @classmethod
     def of(cls, mem_type: MemType, rel, sram, owner) -> _Accesses:
@@ -93,7 +141,6 @@ class _Accesses:
         made = _Accesses([])
         made.mem_type, made.rel, made.sram = self.mem_type, self.rel[order], sram[order]
         made.owner, made.pad, made.any_pad = self.owner[order], self.pad[order], self.any_pad
-        made.insns = self.insns
         return made
 
     def index(self, dram_base: np.ndarray) -> np.ndarray:
@@ -144,8 +191,10 @@ class StreamProgram:
         self.srams = srams
         self.dram = dram
         self.steps: list[_Step] = []
-        self.inp_loads = _Accesses([])  # the distinct elements loaded, one per virtual slot
-        self.wgt_loads = _Accesses([])
+        # The distinct elements loaded, one per virtual slot, in parts gathered one after the
+        # other: those some GEMM reads, then those only the final SRAM contents keep.
+        self.inp_loads: list[_Accesses] = []
+        self.wgt_loads: list[_Accesses] = []
         # Loads that share slots must keep their addresses' differences: instruction, the
         # first instruction of its DRAM allocation, and the difference of their dram_base.
         self.same_group: tuple[np.ndarray, np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 3
@@ -177,6 +226,7 @@ class StreamProgram:
         self._wgt_seen: np.ndarray | None = None
         self._wgt_version = 0
         self._passed: np.ndarray | None = None  # the last data addresses that passed the checks
+        self.strided: list[_Accesses] = []  # the gathers and scatters run on strided views
 
     # -- running ---------------------------------------------------------------------------
     def run(self, dram_base: np.ndarray) -> bool:
@@ -211,8 +261,7 @@ class StreamProgram:
             elif step.kind == "clip":
                 _clip(acc, step.chunks[0][0], *step.clip)
             else:
-                out = self._elements(MemType.OUT, srams.out_dtype, acc.shape[1:])
-                out[step.stores.index(dram_base)] = acc[step.rows]  # keeps the low bits
+                self._store(step, acc, dram_base)
         phys, virt = self.acc_final
         if isinstance(phys, slice):
             np.take(acc, virt, axis=0, out=srams.acc[phys])  # one pass
@@ -227,6 +276,12 @@ class StreamProgram:
         if self.uop_final is not None:
             srams.uop[self.uop_final[0]] = self.uop_final[1]
         return True
+
+    def _store(self, step: _Step, acc: np.ndarray, dram_base: np.ndarray) -> None:
+        """Write a store step's accumulator rows to DRAM, keeping their low bits."""
+        dtype = self.srams.out_dtype
+        out = self._elements(MemType.OUT, dtype, acc.shape[1:])
+        step.stores.scatter(acc[step.rows].astype(dtype), out, dram_base)
 
     def _addresses_hold(self, dram_base: np.ndarray) -> bool:
         """Whether the plan holds for these addresses: no store writes what a load reads or
@@ -245,23 +300,26 @@ class StreamProgram:
         if insns.size and (dram_base[insns] - dram_base[leaders] != diffs).any():
             return False
         self._check_dram(dram_base)
+        for accesses in self.strided:
+            accesses.follow(dram_base)
         self._passed = dram_base.copy()
         return True
 
-    def _virtual(self, sram, initial, loads: _Accesses, dram_base, dtype) -> np.ndarray:
+    def _virtual(self, sram, initial, parts: list[_Accesses], dram_base, dtype) -> np.ndarray:
         """The virtual SRAM, in the element type of DRAM (a quarter of the bytes of the SRAM's
         floating values for 8-bit ones; products convert): slot 0 zero, then the physical
         elements read before being loaded, then the loaded elements some GEMM reads or the SRAM
         keeps."""
-        out = np.empty((1 + initial.size + loads.rel.size, *sram.shape[1:]), dtype)
+        n_loaded = sum(loads.rel.size for loads in parts)
+        out = np.empty((1 + initial.size + n_loaded, *sram.shape[1:]), dtype)
         out[0] = 0
         out[1 : 1 + initial.size] = sram[initial]
-        if loads.rel.size:
-            loaded = out[1 + initial.size :]
+        start = 1 + initial.size
+        for loads in parts:
+            loaded = out[start : start + loads.rel.size]
+            start += loads.rel.size
             elements = self._elements(loads.mem_type, dtype, sram.shape[1:])
-            np.take(elements, loads.index(dram_base), axis=0, out=loaded)  # one pass
-            if loads.any_pad:
-                loaded[loads.pad] = 0
+            loads.gather(elements, loaded, dram_base)
         return out
 
     def _accumulators(self, dram_base) -> np.ndarray:
@@ -277,9 +335,9 @@ class StreamProgram:
         acc[virt] = self.srams.acc[phys]
         for loads in self.acc_loads:
             dtype = np.int8 if loads.mem_type == MemType.ACC_8BIT else self.srams.acc_dtype
-            values = self._elements(loads.mem_type, dtype, acc.shape[1:])[loads.index(dram_base)]
-            if loads.any_pad:
-                values[loads.pad] = 0
+            elements = self._elements(loads.mem_type, dtype, acc.shape[1:])
+            values = np.empty((loads.rel.size, *acc.shape[1:]), dtype)
+            loads.gather(elements, values, dram_base)
             acc[loads.sram] = values
         return acc
 
@@ -645,8 +703,8 @@ class _Translator:
     def finish(self) -> None:
         prog = self.prog
         sizes = self.dram.elem_sizes
-        inp_slot = _dedupe(prog, "inp_loads", self.inp_loads, self.inp_keys)
-        wgt_slot = _dedupe(prog, "wgt_loads", self.wgt_loads, self.wgt_keys)
+        inp_loads, inp_slot = _dedupe(self.inp_loads, self.inp_keys)
+        wgt_loads, wgt_slot = _dedupe(self.wgt_loads, self.wgt_keys)
         checks = np.array(self.group_checks, np.int64).reshape(-1, 3)
         prog.same_group = (checks[:, 0], checks[:, 1], checks[:, 2])
         prog.store_spans = _Spans(self.stores, sizes)
@@ -690,11 +748,11 @@ class _Translator:
             phys = np.flatnonzero((mapping[:-1] >= _LOADED) | (mapping[:-1] == 0))
             finals[name] = (phys, _position(mapping[phys], n_init, slot))
         # Only the loaded elements some GEMM reads or an SRAM keeps at the end are gathered.
-        inp_kept = _keep_used(
-            prog, "inp_loads", n_inp_init, [s.gemm[1] for s in gemm_steps], finals["inp_final"]
+        prog.inp_loads, inp_kept = _keep_used(
+            inp_loads, n_inp_init, [s.gemm[1] for s in gemm_steps], finals["inp_final"]
         )
-        wgt_kept = _keep_used(
-            prog, "wgt_loads", n_wgt_init, [s.gemm[2] for s in gemm_steps], finals["wgt_final"]
+        prog.wgt_loads, wgt_kept = _keep_used(
+            wgt_loads, n_wgt_init, [s.gemm[2] for s in gemm_steps], finals["wgt_final"]
         )
         prog.inp_final = (as_slice(finals["inp_final"][0]), inp_kept[finals["inp_final"][1]])
         prog.wgt_final = (as_slice(finals["wgt_final"][0]), wgt_kept[finals["wgt_final"][1]])
@@ -717,6 +775,11 @@ class _Translator:
             index = np.array(sorted(self.uop_inherited), np.int64)
             values = np.array([self.uop_inherited[i] for i in index.tolist()], np.uint32)
             prog.uop_inherited = (index, values)
+        stores = [step.stores for step in prog.steps if step.kind == "store"]
+        for accesses in [*prog.inp_loads, *prog.wgt_loads, *prog.acc_loads, *stores]:
+            accesses.find_strides(self.dram_base)
+            if accesses.strided is not None:
+                prog.strided.append(accesses)
 
     def _product_plan(self, dst: np.ndarray, src: np.ndarray, wgt: np.ndarray):
         plan = plan_products(dst, src, wgt, 0, 0, self.product_bound, self.float32_ok)
@@ -924,31 +987,35 @@ def _position(slots: np.ndarray, n_initial: int, slot_of_load: np.ndarray) -> np
 
 
 def _keep_used(
-    prog, name: str, n_initial: int, reads: list[np.ndarray], final: tuple[np.ndarray, np.ndarray]
-) -> np.ndarray:
-    """Drop from ``prog.<name>`` the distinct loaded elements that neither ``reads`` (positions
-    in the virtual array) nor the ``final`` SRAM contents use; returns the new position of every
-    old position (unused ones: 0)."""
-    loads = getattr(prog, name)
+    loads: _Accesses, n_initial: int, reads: list[np.ndarray], final: tuple[np.ndarray, np.ndarray]
+) -> tuple[list[_Accesses], np.ndarray]:
+    """The distinct loaded elements ``loads`` without those that neither ``reads`` (positions in
+    the virtual array) nor the ``final`` SRAM contents use, in two parts: those read, then
+    those only kept at the end (apart, the first part is more often a strided view). Returns
+    the parts and the new position of every old position (unused ones: 0)."""
     first = 1 + n_initial  # positions before this are the zero slot and initial values
-    used = np.zeros(first + loads.rel.size, bool)
-    used[:first] = True
-    for positions in [*reads, final[1]]:
-        used[positions] = True
-    kept = np.flatnonzero(used[first:])
-    setattr(
-        prog,
-        name,
-        _Accesses.of(loads.mem_type, loads.rel[kept], loads.sram[kept], loads.owner[kept]),
-    )
-    new = np.zeros(used.size, np.int64)
-    new[used] = np.arange(first + kept.size)
-    return new
+    read = np.zeros(first + loads.rel.size, bool)
+    for positions in reads:
+        read[positions] = True
+    kept = np.zeros(read.size, bool)
+    kept[final[1]] = True
+    kept_only = np.flatnonzero(kept[first:] & ~read[first:])
+    read_loads = np.flatnonzero(read[first:])
+    new = np.zeros(read.size, np.int64)
+    new[:first] = np.arange(first)
+    new[first + read_loads] = first + np.arange(read_loads.size)
+    new[first + kept_only] = first + read_loads.size + np.arange(kept_only.size)
+    parts = [
+        _Accesses.of(loads.mem_type, loads.rel[part], loads.sram[part], loads.owner[part])
+        for part in (read_loads, kept_only)
+        if part.size
+    ]
+    return parts, new
 
 
-def _dedupe(prog, name: str, loads: list[_Access], keys: list[np.ndarray]) -> np.ndarray:
-    """Set ``prog.<name>`` to the distinct elements of ``loads``; returns, for each loaded
-    element, the index of its distinct element (padding elements: unused)."""
+def _dedupe(loads: list[_Access], keys: list[np.ndarray]) -> tuple[_Accesses, np.ndarray]:
+    """The distinct elements of ``loads``, and for each loaded element the index of its
+    distinct element (padding elements: unused)."""
     every = _Accesses(loads)
     key = _cat(keys)
     real = np.flatnonzero(key >= 0)
@@ -957,5 +1024,4 @@ def _dedupe(prog, name: str, loads: list[_Access], keys: list[np.ndarray]) -> np
     slot[real] = inverse.ravel()
     kept = real[first]
     unique = _Accesses.of(every.mem_type, every.rel[kept], every.sram[kept], every.owner[kept])
-    setattr(prog, name, unique)
-    return slot
+    return unique, slot

@@ -343,3 +343,62 @@ def test_new_weights_in_dram_are_used_by_the_next_run():
             np.testing.assert_array_equal(got[key], want[key], err_msg=f"run {k}: {key}")
     # The third run really computed with other weights.
     assert not np.array_equal(results[1][1]["acc"], results[1][2]["acc"])
+
+
+def test_blas_threads_are_limited_inside_and_restored_after_however_the_body_ends():
+    from threadpoolctl import threadpool_info
+
+    from accel.sim.blas import blas_threads
+
+    def blas_counts():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_counts()
+    assert before, "numpy's BLAS should be visible to threadpoolctl"
+    with blas_threads(1):
+        assert blas_counts() == [1] * len(before)
+    assert blas_counts() == before
+    with pytest.raises(KeyboardInterrupt), blas_threads(1):
+        raise KeyboardInterrupt
+    assert blas_counts() == before
+    with blas_threads(None):
+        assert blas_counts() == before
+
+
+def test_stores_that_stop_forming_a_strided_view_still_land_where_they_address():
+    """Two stores writing the halves of one output region form one strided view; when a later
+    run of the same plan (new addresses) sends the second half elsewhere, the plan must scatter
+    by index, and going back must use the view again."""
+    half = N // 2
+    results = []
+    for use_plans in (False, True):
+        bench = Bench(trace=False)
+        bench.sim.use_plans = use_plans
+        env = bench.env
+        rng = np.random.default_rng(4)
+        out = bench.space(N * env.BATCH * env.BLOCK_OUT, MemType.OUT)
+        elsewhere = bench.space(N * env.BATCH * env.BLOCK_OUT, MemType.OUT) + 3
+
+        body = conv_like(bench, rng, out_base=out)[:-2]  # up to the ALU shift
+
+        def stream(second, body=body):
+            return [
+                *body,
+                store(0, out, 1, half, half),
+                store(half, second, 1, half, half),
+                finish(),
+            ]
+
+        states = []
+        for second in (out + half, elsewhere, out + half):
+            bench.run(stream(second))
+            states.append(state(bench))
+        if use_plans:
+            (plan,) = bench.sim.plans()
+            (stores,) = [step.stores for step in plan.steps if step.kind == "store"]
+            assert stores.strided is not None and stores.shift is not None
+        results.append(states)
+    for run, (want, got) in enumerate(zip(*results)):
+        for key in want:
+            if key != "stats":
+                np.testing.assert_array_equal(got[key], want[key], err_msg=f"run {run}: {key}")
