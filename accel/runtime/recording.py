@@ -17,6 +17,7 @@ another device and another queue, so recordings never cross configurations.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -91,6 +92,7 @@ class Recorder:
         self._relocs = []
 
 
+@functools.lru_cache(maxsize=16)  # looked up on every replayed stream
 def _dram_base_field(env: Environment) -> tuple[int, int]:
     """(bit offset in the first word, value mask) of the LOAD/STORE dram_base field."""
     f = next(f for f in field_tables(env).mem if f.name == "dram_base")

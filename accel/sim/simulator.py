@@ -80,31 +80,29 @@ class _CachedStream:
     program: StreamProgram | None  # None: interpreted every time (see plan.TooLarge)
 
 
-@dataclass(frozen=True)
 class _Columns:
-    """Where opcode, memory type and DRAM address sit in the first 64-bit word, to read and
-    mask them for a whole stream at once (no LOAD/STORE field crosses into the second word)."""
+    """What the plan key needs from every instruction's first 64-bit word, read for a whole
+    stream at once (no LOAD/STORE field crosses into the second word): the low bits holding
+    opcode and memory type index three tables -- whether the instruction addresses DRAM,
+    whether it loads micro-ops, and the mask that clears a relocatable DRAM address -- and the
+    DRAM address field itself."""
 
-    opcode_shift: int
-    opcode_mask: np.uint64
-    type_shift: int
-    type_mask: np.uint64
-    base_shift: int
-    base_mask: int
-
-    @classmethod
-    def of(cls, env: Environment) -> _Columns:
+    def __init__(self, env: Environment):
         fields = {f.name: f for f in field_tables(env).mem}
         op, kind, base = fields["opcode"], fields["memory_type"], fields["dram_base"]
         assert max(op.lo + op.width, kind.lo + kind.width, base.lo + base.width) <= 64
-        return cls(
-            np.uint64(op.lo),
-            np.uint64((1 << op.width) - 1),
-            np.uint64(kind.lo),
-            np.uint64((1 << kind.width) - 1),
-            base.lo,
-            (1 << base.width) - 1,
-        )
+        self.low_mask = np.uint64((1 << max(op.lo + op.width, kind.lo + kind.width)) - 1)
+        code = np.arange(int(self.low_mask) + 1)
+        opcode = (code >> op.lo) & ((1 << op.width) - 1)
+        mem_type = (code >> kind.lo) & ((1 << kind.width) - 1)
+        self.is_mem = (opcode == Opcode.LOAD) | (opcode == Opcode.STORE)
+        self.is_uop_load = (opcode == Opcode.LOAD) & (mem_type == MemType.UOP)
+        relocatable = self.is_mem & _IS_DATA_TYPE[mem_type & 7]
+        all_ones = np.uint64((1 << 64) - 1)
+        cleared = all_ones ^ np.uint64(((1 << base.width) - 1) << base.lo)
+        self.keep = np.where(relocatable, cleared, all_ones).astype(np.uint64)
+        self.base_shift = np.uint64(base.lo)
+        self.base_mask = np.uint64((1 << base.width) - 1)
 
 
 @dataclass(frozen=True)
@@ -170,7 +168,7 @@ class Simulator:
         self._plans: dict[bytes, _StreamFamily] = {}
         self.use_plans = True
         self.blas_threads = default_blas_threads()
-        self._columns = _Columns.of(env)
+        self._columns = _Columns(env)
 
     def clear_stats(self) -> None:
         """Zero the cumulative counters."""
@@ -265,15 +263,13 @@ class Simulator:
         instruction's DRAM address (0 where it has none); which instructions load micro-ops."""
         c = self._columns
         lo = words[:, 0]
-        opcode = (lo >> c.opcode_shift) & c.opcode_mask
-        mem_type = (lo >> c.type_shift) & c.type_mask
-        is_mem = (opcode == Opcode.LOAD) | (opcode == Opcode.STORE)
-        data = is_mem & _IS_DATA_TYPE[mem_type]
-        base = (lo >> np.uint64(c.base_shift)) & np.uint64(c.base_mask)
-        dram_base = np.where(is_mem, base, 0).astype(np.int64)
+        code = (lo & c.low_mask).astype(np.intp)
+        is_mem = c.is_mem[code]
+        dram_base = ((lo >> c.base_shift) & c.base_mask).astype(np.int64)
+        dram_base[~is_mem] = 0
         masked = words.copy()
-        masked[data, 0] &= ~np.uint64(c.base_mask << c.base_shift)
-        uops = is_mem & (opcode == Opcode.LOAD) & (mem_type == MemType.UOP)
+        masked[:, 0] &= c.keep[code]
+        uops = c.is_uop_load[code]
         return masked.tobytes() + np.array(tokens, np.int64).tobytes(), dram_base, uops
 
     def _uop_positions(self, rows: np.ndarray) -> np.ndarray:

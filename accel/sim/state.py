@@ -60,6 +60,9 @@ class Srams:
         }
 
 
+_LABELS = [q.label for q in Queue]  # in queue order (looked up on every run)
+
+
 @dataclass
 class TokenQueues:
     """The four dependency queues. Each token remembers the cycle it was pushed at.
@@ -80,12 +83,11 @@ class TokenQueues:
         return self.tokens[queue].popleft()
 
     def counts(self) -> dict[str, int]:
-        return {q.label: len(self.tokens[q]) for q in Queue}
+        return {label: len(tokens) for label, tokens in zip(_LABELS, self.tokens)}
 
     def set_counts(self, counts: dict[str, int]) -> None:
         """Replace the queue contents by ``counts`` tokens available at cycle 0."""
-        for q in Queue:
-            self.tokens[q] = deque([0] * counts.get(q.label, 0))
+        self.tokens[:] = [deque([0] * counts.get(label, 0)) for label in _LABELS]
 
     def restart_clock(self) -> None:
         for q in Queue:
