@@ -11,7 +11,11 @@ output tile), it builds the module and times, through the public API:
 - **BLAS**: the same arithmetic as one float32 im2col product ``(OH*OW, C*KH*KW) @ (C*KH*KW, O)``
   in the same process, with the same BLAS threads as the simulator.
 
-Then the whole ResNet-18 convolution set with its layers repeated as in the network, a stream of
+**build** is ``accel.build`` itself (lowering, code generation, and preparing the module: one
+call on scratch arrays that records its streams and translates them into simulator plans).
+
+Then the whole ResNet-18 convolution set with its layers repeated as in the network, the cost
+of a call with almost no arithmetic (a one-tile convolution: the floor of a call), a stream of
 10,000 single-tile STOREs (instructions per second through ``Simulator.run``), and the README's
 tiled host matmul against numpy's int32 product. Every accelerator result is checked against
 numpy first. Times are medians over ``--repeat`` calls with the min-max spread in brackets.
@@ -174,7 +178,9 @@ def blas_operands(layer, rng):
 def measure_layer(make, layer, repeat, rng):
     hw, ci, co, k, stride = layer
     dev = accel.ext_dev(0)
+    start = time.perf_counter()
     module, args = make(layer)
+    build = time.perf_counter() - start
     x = rng.integers(-128, 128, (1, ci, hw, hw), dtype=np.int8)
     w = rng.integers(-128, 128, (co, ci, k, k), dtype=np.int8)
     xp, wp = topi.pack_nchw(x, ENV), topi.pack_kernel(w, ENV)
@@ -198,13 +204,14 @@ def measure_layer(make, layer, repeat, rng):
     warm = timed(lambda: module(*fixed), repeat)
     fresh = timed(module, repeat, setup=arrays)
     instructions = module.metrics["instructions"]["total"]
-    return cold, warm, fresh, instructions
+    return build, cold, warm, fresh, instructions
 
 
 def layer_table(repeat: int, count: int, threads: int) -> None:
     rng = np.random.default_rng(0)
     print(
-        f"{'layer':<22}{'schedule':<10}{'insns':>7}{'cold ms':>9}{'warm ms [min-max]':>22}"
+        f"{'layer':<22}{'schedule':<10}{'insns':>7}{'build ms':>9}{'cold ms':>9}"
+        f"{'warm ms [min-max]':>22}"
         f"{'new arrays ms':>22}{'BLAS ms':>9}{'warm/BLAS':>10}{'cold/warm':>10}"
     )
     for (layer, _), _k in zip(NETWORK, range(count)):
@@ -214,9 +221,10 @@ def layer_table(repeat: int, count: int, threads: int) -> None:
         hw, ci, co, k, stride = layer
         name = f"{hw}x{hw} {ci}->{co} {k}x{k}/{stride}"
         for label, make in (("topi", topi_module), ("tutorial", tutorial_module)):
-            cold, warm, fresh, insns = measure_layer(make, layer, repeat, rng)
+            build, cold, warm, fresh, insns = measure_layer(make, layer, repeat, rng)
             print(
-                f"{name:<22}{label:<10}{insns:>7}{ms(cold):>9}{str(warm):>22}{str(fresh):>22}"
+                f"{name:<22}{label:<10}{insns:>7}{ms(build):>9}{ms(cold):>9}{str(warm):>22}"
+                f"{str(fresh):>22}"
                 f"{ms(blas.median):>9}{warm.median / blas.median:>10.2f}"
                 f"{cold / warm.median:>10.2f}"
             )
@@ -258,6 +266,18 @@ def network(repeat: int, threads: int) -> None:
     print(
         f"ResNet-18 convolutions ({len(calls)} calls, {macs / 1e9:.2f} G MAC): simulator {sim} ms,"
         f" BLAS {blas} ms, ratio {sim.median / blas.median:.2f}"
+    )
+
+
+def call_floor(repeat: int) -> None:
+    """What a call costs with almost no arithmetic: a 1x1 convolution of 2x2 pixels, 16 to 16
+    channels (one GEMM tile row per pixel), through the same public API as the layers."""
+    layer = (2, B, B, 1, 1)
+    rng = np.random.default_rng(3)
+    _, cold, warm, fresh, insns = measure_layer(topi_module, layer, max(repeat, 50), rng)
+    print(
+        f"call floor (2x2 {B}->{B} 1x1 convolution, {insns} instructions): cold {ms(cold)} ms, "
+        f"warm {warm} ms, new arrays {fresh} ms"
     )
 
 
@@ -344,6 +364,7 @@ def main() -> None:
     )
     layer_table(args.repeat, args.layers, args.threads)
     network(max(3, args.repeat // 2), args.threads)
+    call_floor(args.repeat)
     store_stream(args.repeat)
     host_matmul(args.repeat, args.threads)
 

@@ -225,7 +225,10 @@ class StreamProgram:
         # (converted and laid out for BLAS) are rebuilt only when the weights change.
         self._wgt_seen: np.ndarray | None = None
         self._wgt_version = 0
-        self._passed: np.ndarray | None = None  # the last data addresses that passed the checks
+        # The last few data addresses that passed the checks (their bytes), with the shift of
+        # every strided view for them: calls alternating between a few sets of arrays (an
+        # allocator reusing its blocks) check nothing again.
+        self._passed: dict[bytes, list[int | None]] = {}
         self.strided: list[_Accesses] = []  # the gathers and scatters run on strided views
 
     # -- running ---------------------------------------------------------------------------
@@ -287,8 +290,12 @@ class StreamProgram:
         """Whether the plan holds for these addresses: no store writes what a load reads or
         another store writes, and loads that shared slots still read the same elements. Raises
         DeviceMemoryError for an access outside device memory. The last addresses that passed
-        are remembered (calls with the same arrays check nothing again)."""
-        if self._passed is not None and np.array_equal(dram_base, self._passed):
+        are remembered."""
+        key = dram_base.tobytes()
+        shifts = self._passed.get(key)
+        if shifts is not None:
+            for accesses, shift in zip(self.strided, shifts, strict=True):
+                accesses.shift = shift
             return True
         if self.store_spans.insn.size:
             stored = self.store_spans.bytes(dram_base)
@@ -302,7 +309,9 @@ class StreamProgram:
         self._check_dram(dram_base)
         for accesses in self.strided:
             accesses.follow(dram_base)
-        self._passed = dram_base.copy()
+        if len(self._passed) >= _ADDRESS_SETS:
+            del self._passed[next(iter(self._passed))]  # the oldest
+        self._passed[key] = [accesses.shift for accesses in self.strided]
         return True
 
     def _virtual(self, sram, initial, parts: list[_Accesses], dram_base, dtype) -> np.ndarray:
@@ -486,6 +495,8 @@ class _Rows:
 
 _NONE = np.zeros(0, np.int64)
 
+# Address sets a plan remembers as checked.
+_ADDRESS_SETS = 4
 # A stream whose virtual accumulators would pass this many rows runs instruction by instruction.
 MAX_ACC_ROWS = 1 << 20
 # GEMM updates of one level that run as one product plan, at most (index entries); more are
