@@ -13,22 +13,25 @@ skips decoding, scheduling and per-instruction dispatch:
   DRAM element share a slot (virtual threads load their own copies of shared tiles; halos of
   neighbouring tiles overlap), so products are computed once. All those loads are then one
   gather from DRAM per run, and GEMMs no longer wait for the loads between them.
-- **GEMM updates are batched.** Updates only add products of (renamed, immutable) inputs and
-  weights into the accumulators, so they commute with each other and with every accumulator
-  operation on other rows. Walking the schedule, updates gather into one batch until an
-  instruction touches one of the batch's rows (a reset, an ALU operation, an accumulator load or
-  a store); the batch then runs as one product plan (``gemm.plan_products``), typically one BLAS
-  product per output tile.
-- **Stores and accumulator loads** of a row of consecutive ones run as one gather / scatter.
-- ALU instructions run one by one (``AluUnit``), with the micro-ops the schedule gave them.
+- **Accumulator rows are renamed at every reset**, and every operation is placed one *level*
+  after the last operation on the rows it touches (GEMM updates of a row join its last GEMM
+  level: updates only add products of renamed, immutable inputs and weights, so they commute).
+  Operations of one level touch different rows, so each level runs as one product plan for all
+  its GEMM updates (``gemm.plan_products``: for a whole layer, typically one BLAS product
+  written straight into the accumulators), one array operation per ALU opcode and immediate
+  (an ALU MAX and MIN by immediates of the same rows fused into one clip), and one scatter for
+  its stores.
+- **Gathers and scatters** of DRAM elements move whole elements as opaque items, through a
+  strided view when the elements form one (``strided.py``), else by an index array.
 
 Exactness. Results, final SRAM contents, DRAM contents, counters and cycles equal the
 instruction-by-instruction run. The plan is only valid for the stream it was made from (the key
 holds every word except the relocatable data addresses, and the micro-op words loaded) and the
 token counts it started with; it is not used when a store of the run writes DRAM that a load of
-the same run reads (then load order would matter), or when two loads that shared a slot no
-longer read the same element (their DRAM allocations moved apart), both checked per run from the
-addresses.
+the same run reads (then load order would matter) or that another store of it writes (the last
+would have to win), or when two loads that shared a slot no longer read the same element (their
+DRAM allocations moved apart), all checked from the addresses (the last few address sets that
+passed are remembered). Micro-ops a stream runs without loading them are compared on every run.
 Timing, counters and the trace depend only on the stream and are computed once, when scheduling.
 """
 
