@@ -15,7 +15,8 @@ output tile), it builds the module and times, through the public API:
 call on scratch arrays that records its streams and translates them into simulator plans).
 
 Then the whole ResNet-18 convolution set with its layers repeated as in the network, the cost
-of a call with almost no arithmetic (a one-tile convolution: the floor of a call), a stream of
+of a call with almost no arithmetic (a one-tile convolution: the floor of a call), the 1x1
+stride-2 layers written directly in numpy (the floor of any numpy-level simulation), a stream of
 10,000 single-tile STOREs (instructions per second through ``Simulator.run``), and the README's
 tiled host matmul against numpy's int32 product. Every accelerator result is checked against
 numpy first. Times are medians over ``--repeat`` calls with the min-max spread in brackets.
@@ -269,6 +270,44 @@ def network(repeat: int, threads: int) -> None:
     )
 
 
+def numpy_floor(repeat: int, threads: int) -> None:
+    """The 1x1 stride-2 layers written directly in numpy on the packed layouts, with nothing but
+    their arithmetic: a strided slice of the input converted to float32, one BLAS product with
+    weights converted once, the int32 shift and clip, and the narrowing copy into the packed
+    output. What any simulator made of numpy operations pays at least for these layers."""
+    rng = np.random.default_rng(4)
+    for layer, _ in NETWORK:
+        hw, ci, co, k, stride = layer
+        if k != 1:
+            continue
+        out = (hw - 1) // stride + 1
+        x = rng.integers(-128, 128, (1, ci, hw, hw), dtype=np.int8)
+        w = rng.integers(-128, 128, (co, ci, 1, 1), dtype=np.int8)
+        data, kernel = topi.pack_nchw(x, ENV), topi.pack_kernel(w, ENV)
+        weights = kernel[:, :, 0, 0].transpose(1, 3, 0, 2).reshape(ci, co).astype(np.float32)
+        result = np.empty((1, co // B, out, out, 1, B), np.int8)
+
+        def layer_in_numpy(data=data, weights=weights, result=result, out=out, stride=stride):
+            lhs = data[0, :, ::stride, ::stride, 0, :].transpose(1, 2, 0, 3)
+            sums = lhs.reshape(out * out, -1).astype(np.float32) @ weights
+            acc = sums.astype(np.int32)
+            np.right_shift(acc, 8, out=acc)
+            np.clip(acc, 0, 127, out=acc)
+            result[0, :, :, :, 0, :] = acc.reshape(out, out, -1, B).transpose(2, 0, 1, 3)
+
+        with threadpool_limits(threads, user_api="blas"):
+            layer_in_numpy()
+            expected = reference(x, w, np.zeros(co, np.int32), stride, 0)
+            np.testing.assert_array_equal(topi.unpack_nchw(result), expected)
+            floor = timed(layer_in_numpy, max(repeat, 50))
+            a, wt = blas_operands(layer, rng)
+            blas = timed(lambda a=a, wt=wt: a @ wt, max(repeat, 50))
+        print(
+            f"numpy floor {hw}x{hw} {ci}->{co} 1x1/{stride}: {floor} ms, BLAS {blas} ms, "
+            f"ratio {floor.median / blas.median:.2f}"
+        )
+
+
 def call_floor(repeat: int) -> None:
     """What a call costs with almost no arithmetic: a 1x1 convolution of 2x2 pixels, 16 to 16
     channels (one GEMM tile row per pixel), through the same public API as the layers."""
@@ -365,6 +404,7 @@ def main() -> None:
     layer_table(args.repeat, args.layers, args.threads)
     network(max(3, args.repeat // 2), args.threads)
     call_floor(args.repeat)
+    numpy_floor(args.repeat, args.threads)
     store_stream(args.repeat)
     host_matmul(args.repeat, args.threads)
 

@@ -376,7 +376,7 @@ class CommandQueue:
         recorded when the queue already holds instructions or pops of someone else's stream:
         a replay would run them again."""
         idle = not self._stream and not any(self._pending.values())
-        self._recorder = Recorder(addrs, self.generation, self.serial) if idle else None
+        self._recorder = Recorder(addrs, self.generation, self.serial, self.env) if idle else None
 
     def stop_recording(self) -> Recording | None:
         """The recording of the call (None if the arguments aliased each other)."""

@@ -13,6 +13,7 @@ code generators.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from pathlib import Path
 
@@ -57,6 +58,11 @@ class Module:
     def params(self):
         return self.lowered.params
 
+    @functools.cached_property
+    def _expected(self) -> list[tuple[tuple[int, ...], np.dtype]]:
+        """Every parameter's shape and dtype, as the argument checks compare them."""
+        return [(tuple(int(d) for d in b.shape), np.dtype(b.dtype)) for b in self.params]
+
     def save(self, path: str | Path) -> None:
         """Write the module to one file (JSON; see ``docs/module_format.md``). Raises
         SaveError when the file cannot be written."""
@@ -78,17 +84,15 @@ class Module:
                 f"{self.name} takes {len(self.params)} arrays ({names}), got {len(arrays)}"
             )
         checked = []
-        for buf, arr in zip(self.params, arrays):
+        for buf, arr, (shape, dtype) in zip(self.params, arrays, self._expected, strict=True):
             where = f"{self.name}: argument {buf.name}"
             data = arr._data if isinstance(arr, NDArray) else arr
             if not isinstance(data, np.ndarray):
                 raise ArgumentError(f"{where} must be an array, got {type(arr).__name__}")
             data = np.asarray(data)  # a subclass as a plain view of the same memory
-            if tuple(data.shape) != tuple(buf.shape):
-                raise ArgumentError(
-                    f"{where} has shape {tuple(data.shape)}, expected {tuple(buf.shape)}"
-                )
-            if data.dtype.name != buf.dtype:
+            if data.shape != shape:
+                raise ArgumentError(f"{where} has shape {data.shape}, expected {shape}")
+            if data.dtype != dtype and data.dtype.name != buf.dtype:  # either byte order
                 raise ArgumentError(
                     f"{where} has dtype {data.dtype.name}, expected {buf.dtype}; convert it "
                     f"with .astype({buf.dtype!r})"

@@ -38,6 +38,25 @@ class RecordedRun:
     elem_bytes: np.ndarray  # element size of each such instruction's memory type
     counts: Counter  # the queue's per-kind counters for this stream
     check_tokens: bool  # ended by an explicit synchronize (not an automatic flush)
+    # The distinct (argument, element size) pairs, which pair each row uses, and each row's
+    # first word with its dram_base cleared: a replay computes one base per pair.
+    pairs: list[tuple[int, int]] = field(default_factory=list)
+    pair_of_row: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    cleared: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+
+    @classmethod
+    def of(cls, words, relocs: np.ndarray, counts, check_tokens, env: Environment) -> RecordedRun:
+        """The run of ``words`` with relocations ``relocs`` (rows of: row, argument, offset,
+        element bytes)."""
+        rows, params, offsets, elem_bytes = (relocs[:, i] for i in range(4))
+        keys, pair_of_row = np.unique(relocs[:, [1, 3]], axis=0, return_inverse=True)
+        shift, mask = _dram_base_field(env)
+        cleared = words[rows, 0] & ~np.uint64(mask << shift)
+        pairs = [(int(p), int(b)) for p, b in keys]
+        return cls(
+            words, rows, params, offsets, elem_bytes, counts, check_tokens,
+            pairs, pair_of_row.ravel(), cleared,
+        )  # fmt: skip
 
 
 @dataclass
@@ -52,26 +71,28 @@ class Recording:
         """``run``'s words with every argument address patched for ``addrs``; None when an
         argument is not aligned to an element its instructions address (the JIT path then
         reports it)."""
-        words = run.words
         if not run.rows.size:
-            return words
-        bases = np.asarray(addrs, np.int64)[run.params]
-        if (bases % run.elem_bytes).any():
-            return None
-        values = (bases // run.elem_bytes + run.offsets).astype(np.uint64)
+            return run.words
+        bases = []
+        for param, elem_bytes in run.pairs:
+            base, misaligned = divmod(int(addrs[param]), elem_bytes)
+            if misaligned:
+                return None
+            bases.append(base)
+        values = np.array(bases, np.int64)[run.pair_of_row] + run.offsets
         shift, mask = _dram_base_field(env)
-        if (values > mask).any():
+        if int(values.max()) > mask or int(values.min()) < 0:
             return None
-        words = words.copy()
-        lo = words[run.rows, 0] & ~np.uint64(mask << shift)
-        words[run.rows, 0] = lo | (values << np.uint64(shift))
+        words = run.words.copy()
+        words[run.rows, 0] = run.cleared | (values.astype(np.uint64) << np.uint64(shift))
         return words
 
 
 class Recorder:
     """Collects the relocations of the streams a queue builds while it records a call."""
 
-    def __init__(self, addrs: list[int], generation: int, queue_id: int):
+    def __init__(self, addrs: list[int], generation: int, queue_id: int, env: Environment):
+        self.env = env
         self.param_of = {int(a): i for i, a in enumerate(addrs)}
         self.valid = len(self.param_of) == len(addrs)  # aliased arguments: not recorded
         self.recording = Recording(queue_id, generation)
@@ -86,9 +107,7 @@ class Recorder:
 
     def end_stream(self, words: np.ndarray, counts: Counter, check_tokens: bool) -> None:
         rel = np.array(self._relocs, np.int64).reshape(-1, 4)
-        self.recording.runs.append(
-            RecordedRun(words, rel[:, 0], rel[:, 1], rel[:, 2], rel[:, 3], counts, check_tokens)
-        )
+        self.recording.runs.append(RecordedRun.of(words, rel, counts, check_tokens, self.env))
         self._relocs = []
 
 

@@ -107,10 +107,10 @@ class _Accesses:
         moved = dram_base[self.owners] - self.origin
         self.shift = int(moved[0]) if (moved == moved[0]).all() else None
 
-    def gather(self, elements: np.ndarray, out: np.ndarray, dram_base: np.ndarray) -> None:
-        """Copy the accessed ``elements`` (DRAM as an array of elements) into ``out``, in
-        order; padding elements are zeros."""
-        source, target = items(elements), items(out)
+    def gather(self, source: np.ndarray, out: np.ndarray, dram_base: np.ndarray) -> None:
+        """Copy the accessed elements of ``source`` (DRAM as items of this memory type) into
+        ``out``, in order; padding elements are zeros."""
+        target = items(out)
         if self.strided is not None and self.shift is not None:
             target.reshape(self.strided.shape)[...] = self.strided.view(source, self.shift)
         else:
@@ -118,10 +118,10 @@ class _Accesses:
         if self.any_pad:
             out[self.pad] = 0
 
-    def scatter(self, values: np.ndarray, elements: np.ndarray, dram_base: np.ndarray) -> None:
-        """Write ``values`` (one per access, of the elements' type) to the accessed
-        ``elements``."""
-        source, target = items(values), items(elements)
+    def scatter(self, values: np.ndarray, target: np.ndarray, dram_base: np.ndarray) -> None:
+        """Write ``values`` (one per access, of the elements' type) to the accessed elements of
+        ``target`` (DRAM as items of this memory type)."""
+        source = items(values)
         if self.strided is not None and self.shift is not None:
             self.strided.view(target, self.shift)[...] = source.reshape(self.strided.shape)
         else:
@@ -233,6 +233,7 @@ class StreamProgram:
         # allocator reusing its blocks) check nothing again.
         self._passed: dict[bytes, list[int | None]] = {}
         self.strided: list[_Accesses] = []  # the gathers and scatters run on strided views
+        self._dram_views: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # _dram_items
 
     # -- running ---------------------------------------------------------------------------
     def run(self, dram_base: np.ndarray) -> bool:
@@ -286,7 +287,7 @@ class StreamProgram:
     def _store(self, step: _Step, acc: np.ndarray, dram_base: np.ndarray) -> None:
         """Write a store step's accumulator rows to DRAM, keeping their low bits."""
         dtype = self.srams.out_dtype
-        out = self._elements(MemType.OUT, dtype, acc.shape[1:])
+        out = self._dram_items(MemType.OUT, dtype, acc.shape[1:])
         step.stores.scatter(acc[step.rows].astype(dtype), out, dram_base)
 
     def _addresses_hold(self, dram_base: np.ndarray) -> bool:
@@ -330,8 +331,8 @@ class StreamProgram:
         for loads in parts:
             loaded = out[start : start + loads.rel.size]
             start += loads.rel.size
-            elements = self._elements(loads.mem_type, dtype, sram.shape[1:])
-            loads.gather(elements, loaded, dram_base)
+            source = self._dram_items(loads.mem_type, dtype, sram.shape[1:])
+            loads.gather(source, loaded, dram_base)
         return out
 
     def _accumulators(self, dram_base) -> np.ndarray:
@@ -347,17 +348,23 @@ class StreamProgram:
         acc[virt] = self.srams.acc[phys]
         for loads in self.acc_loads:
             dtype = np.int8 if loads.mem_type == MemType.ACC_8BIT else self.srams.acc_dtype
-            elements = self._elements(loads.mem_type, dtype, acc.shape[1:])
+            source = self._dram_items(loads.mem_type, dtype, acc.shape[1:])
             values = np.empty((loads.rel.size, *acc.shape[1:]), dtype)
-            loads.gather(elements, values, dram_base)
+            loads.gather(source, values, dram_base)
             acc[loads.sram] = values
         return acc
 
-    def _elements(self, mem_type: MemType, dtype, elem_shape) -> np.ndarray:
-        """DRAM as an array of ``mem_type`` elements."""
-        size = self.dram.elem_sizes[mem_type]
-        count = self.dram.size // size
-        return self.dram.data[: count * size].view(dtype).reshape(count, *elem_shape)
+    def _dram_items(self, mem_type: MemType, dtype, elem_shape) -> np.ndarray:
+        """DRAM as a 1-D array of opaque ``mem_type`` elements (made once per plan)."""
+        key = (mem_type, np.dtype(dtype).str, tuple(elem_shape))
+        data, view = self._dram_views.get(key, (None, None))
+        if data is not self.dram.data:
+            data = self.dram.data
+            size = self.dram.elem_sizes[mem_type]
+            count = self.dram.size // size
+            view = items(data[: count * size].view(dtype).reshape(count, *elem_shape))
+            self._dram_views[key] = (data, view)
+        return view
 
     def _check_dram(self, dram_base) -> None:
         lo, hi = self.all_spans.bytes(dram_base)

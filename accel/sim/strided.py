@@ -65,12 +65,14 @@ class StridedIndex:
         return cls(int(index[0]), tuple(n for n, _ in dims), tuple(s for _, s in dims))
 
     def view(self, items_: np.ndarray, shift: int = 0) -> np.ndarray:
-        """``items_[index + shift]`` (a 1-D array) as a view of shape ``shape``, writable when
-        ``items_`` is. The caller guarantees every index is in range."""
+        """``items_[index + shift]`` (a 1-D contiguous array) as a view of shape ``shape``,
+        writable when ``items_`` is. The caller guarantees every index is in range."""
         stride = items_.strides[0]
-        return np.lib.stride_tricks.as_strided(
-            items_[self.start + shift :],
-            shape=self.shape,
+        return np.ndarray(  # numpy checks the view stays inside items_
+            self.shape,
+            items_.dtype,
+            buffer=items_,
+            offset=(self.start + shift) * stride,
             strides=tuple(step * stride for step in self.steps),
         )
 
