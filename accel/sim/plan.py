@@ -214,6 +214,9 @@ class StreamProgram:
         # indices and the values the plan was made with; the plan holds only while they stay.
         self.uop_inherited: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
         self.wgt_loaded = False
+        # Whether a run reads SRAM contents from before it (initial input, weight or
+        # accumulator values, inherited micro-ops).
+        self.reads_sram = True
         # Virtual accumulators: how many, those a reset zeroes (and no GEMM overwrites whole),
         # those holding a physical row's value from before the run (physical, virtual), those
         # an accumulator load fills (one _Accesses per memory type), and at the end the
@@ -249,6 +252,10 @@ class StreamProgram:
         if index.size and not np.array_equal(self.srams.uop[index], values):
             return False
         srams = self.srams
+        if self.reads_sram:
+            srams.flush()
+        else:  # every row this plan's last run left pending is about to be written again
+            srams.drop(self)
         inp = self._virtual(srams.inp, self.inp_initial, self.inp_loads, dram_base, srams.inp_dtype)
         wgt = self._virtual(srams.wgt, self.wgt_initial, self.wgt_loads, dram_base, srams.wgt_dtype)
         if self._wgt_seen is None or not np.array_equal(wgt, self._wgt_seen):
@@ -269,19 +276,20 @@ class StreamProgram:
                 _clip(acc, step.chunks[0][0], *step.clip)
             else:
                 self._store(step, acc, dram_base)
-        phys, virt = self.acc_final
-        if isinstance(phys, slice):
-            np.take(acc, virt, axis=0, out=srams.acc[phys])  # one pass
-        else:
-            srams.acc[phys] = acc[virt]
-        phys, virt = self.inp_final
-        srams.inp[phys] = inp[virt]
-        phys, virt = self.wgt_final
-        srams.wgt[phys] = wgt[virt]
         if self.wgt_loaded:
             srams.wgt_version += 1
         if self.uop_final is not None:
             srams.uop[self.uop_final[0]] = self.uop_final[1]
+        # The final SRAM contents, written when someone looks (or never, if this plan runs
+        # next and overwrites them).
+        srams.defer(
+            self,
+            [
+                ("acc", self.acc_final[0], acc, self.acc_final[1]),
+                ("inp", self.inp_final[0], inp, self.inp_final[1]),
+                ("wgt", self.wgt_final[0], wgt, self.wgt_final[1]),
+            ],
+        )
         return True
 
     def _store(self, step: _Step, acc: np.ndarray, dram_base: np.ndarray) -> None:
@@ -796,6 +804,12 @@ class _Translator:
             index = np.array(sorted(self.uop_inherited), np.int64)
             values = np.array([self.uop_inherited[i] for i in index.tolist()], np.uint32)
             prog.uop_inherited = (index, values)
+        prog.reads_sram = bool(
+            prog.inp_initial.size
+            or prog.wgt_initial.size
+            or prog.acc_initial[0].size
+            or prog.uop_inherited[0].size
+        )
         stores = [step.stores for step in prog.steps if step.kind == "store"]
         for accesses in [*prog.inp_loads, *prog.wgt_loads, *prog.acc_loads, *stores]:
             accesses.find_strides(self.dram_base)

@@ -341,6 +341,7 @@ class Simulator:
 
     def _interpret(self, stream: list[_Entry], order: list[int]) -> None:
         """Run the instructions one by one in schedule order (when a plan cannot be used)."""
+        self.srams.flush()  # prepared loads and stores hold views of the SRAM arrays
         for index in order:
             entry = stream[index]
             try:

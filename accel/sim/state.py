@@ -33,7 +33,14 @@ def value_float_dtype(bits: int) -> np.dtype:
 
 
 class Srams:
-    """The micro-op, input, weight and accumulator SRAMs of one configuration."""
+    """The micro-op, input, weight and accumulator SRAMs of one configuration.
+
+    A stream plan may leave its final input, weight and accumulator contents as *pending row
+    copies* (:meth:`defer`) rather than writing them: when the same plan runs next, it
+    overwrites all of them, so they are never written at all. Any access to an SRAM array
+    performs pending copies first (``inp``, ``wgt``, ``acc`` and ``uop`` are properties), so
+    nobody sees the difference.
+    """
 
     def __init__(self, env: Environment):
         self.env = env
@@ -41,15 +48,20 @@ class Srams:
         self.wgt_dtype = int_dtype(env.WGT_WIDTH, "weights")
         self.acc_dtype = int_dtype(env.ACC_WIDTH, "accumulators")
         self.out_dtype = int_dtype(env.OUT_WIDTH, "outputs")
-        self.uop = np.zeros(env.UOP_BUFF_DEPTH, dtype=np.uint32)
-        self.inp = np.zeros(
-            (env.INP_BUFF_DEPTH + 1, env.BATCH, env.BLOCK_IN), value_float_dtype(env.INP_WIDTH)
-        )
-        self.wgt = np.zeros(
-            (env.WGT_BUFF_DEPTH + 1, env.BLOCK_OUT, env.BLOCK_IN),
-            value_float_dtype(env.WGT_WIDTH),
-        )
-        self.acc = np.zeros((env.ACC_BUFF_DEPTH, env.BATCH, env.BLOCK_OUT), dtype=self.acc_dtype)
+        self._arrays = {
+            "uop": np.zeros(env.UOP_BUFF_DEPTH, dtype=np.uint32),
+            "inp": np.zeros(
+                (env.INP_BUFF_DEPTH + 1, env.BATCH, env.BLOCK_IN),
+                value_float_dtype(env.INP_WIDTH),
+            ),
+            "wgt": np.zeros(
+                (env.WGT_BUFF_DEPTH + 1, env.BLOCK_OUT, env.BLOCK_IN),
+                value_float_dtype(env.WGT_WIDTH),
+            ),
+            "acc": np.zeros((env.ACC_BUFF_DEPTH, env.BATCH, env.BLOCK_OUT), dtype=self.acc_dtype),
+        }
+        # (owner, copies): row copies (SRAM name, rows, source array, source rows) not yet made.
+        self._pending: tuple[object, list[tuple]] | None = None
         # Bumped by every weight load, so GEMM can reuse weight matrices it gathered before.
         self.wgt_version = 0
         self.depths = {
@@ -58,6 +70,55 @@ class Srams:
             "wgt": env.WGT_BUFF_DEPTH,
             "acc": env.ACC_BUFF_DEPTH,
         }
+
+    @property
+    def uop(self) -> np.ndarray:
+        return self._array("uop")
+
+    @property
+    def inp(self) -> np.ndarray:
+        return self._array("inp")
+
+    @property
+    def wgt(self) -> np.ndarray:
+        return self._array("wgt")
+
+    @property
+    def acc(self) -> np.ndarray:
+        return self._array("acc")
+
+    def _array(self, name: str) -> np.ndarray:
+        if self._pending is not None:
+            self.flush()
+        return self._arrays[name]
+
+    def defer(self, owner: object, copies: list[tuple]) -> None:
+        """Leave ``copies`` -- ``(sram name, rows, source, source rows)``: ``sram[rows] =
+        source[source rows]`` -- to be made when an SRAM is next accessed, unless ``owner``
+        drops them first (:meth:`drop`). Earlier pending copies are made now."""
+        self.flush()
+        self._pending = (owner, copies)
+
+    def drop(self, owner: object) -> None:
+        """Forget the pending copies if ``owner`` left them (it is about to overwrite every row
+        they would write); else make them."""
+        if self._pending is not None and self._pending[0] is owner:
+            self._pending = None
+        else:
+            self.flush()
+
+    def flush(self) -> None:
+        """Make the pending copies. They stay pending until all are made, so an interrupted
+        flush is completed by the next access (each copy can be made twice)."""
+        if self._pending is None:
+            return
+        for name, rows, source, source_rows in self._pending[1]:
+            target = self._arrays[name]
+            if isinstance(rows, slice) and source.dtype == target.dtype:
+                np.take(source, source_rows, axis=0, out=target[rows])  # one pass
+            else:
+                target[rows] = source[source_rows]
+        self._pending = None
 
 
 _LABELS = [q.label for q in Queue]  # in queue order (looked up on every run)

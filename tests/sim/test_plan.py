@@ -402,3 +402,27 @@ def test_stores_that_stop_forming_a_strided_view_still_land_where_they_address()
         for key in want:
             if key != "stats":
                 np.testing.assert_array_equal(got[key], want[key], err_msg=f"run {run}: {key}")
+
+
+def test_sram_contents_a_plan_leaves_pending_are_what_the_next_interpreted_stream_reads():
+    """A plan leaves its final SRAM rows as pending copies (``Srams.defer``). A stream run
+    instruction by instruction afterwards -- here one whose decoded STORE was prepared before
+    the plan ran, so it never asks the SRAMs for their arrays -- must read the plan's rows."""
+    results = []
+    for use_plans in (False, True):
+        bench = Bench(trace=False)
+        env = bench.env
+        rng = np.random.default_rng(6)
+        copy_out = bench.space(N * env.BATCH * env.BLOCK_OUT, MemType.OUT)
+        read_back = bench.write_stream([store(0, copy_out, 1, N, N), finish()])
+        conv = bench.write_stream(conv_like(bench, rng))
+        bench.sim.use_plans = False
+        bench.sim.run(*read_back)  # decoded and prepared now
+        bench.sim.use_plans = use_plans
+        for _ in range(2):
+            bench.sim.run(*conv)
+        bench.sim.use_plans = False
+        bench.sim.run(*read_back)
+        results.append(bench.get(copy_out, MemType.OUT, (N, env.BATCH, env.BLOCK_OUT), np.int8))
+    assert results[0].any()
+    np.testing.assert_array_equal(results[1], results[0])
