@@ -257,10 +257,14 @@ class StreamProgram:
         else:  # every row this plan's last run left pending is about to be written again
             srams.drop(self)
         inp = self._virtual(srams.inp, self.inp_initial, self.inp_loads, dram_base, srams.inp_dtype)
-        wgt = self._virtual(srams.wgt, self.wgt_initial, self.wgt_loads, dram_base, srams.wgt_dtype)
-        if self._wgt_seen is None or not np.array_equal(wgt, self._wgt_seen):
-            self._wgt_version += 1  # else the weight matrices of the last run still hold
-            self._wgt_seen = wgt
+        wgt = self._unchanged_weights()
+        if wgt is None:
+            wgt = self._virtual(
+                srams.wgt, self.wgt_initial, self.wgt_loads, dram_base, srams.wgt_dtype
+            )
+            if self._wgt_seen is None or not np.array_equal(wgt, self._wgt_seen):
+                self._wgt_version += 1  # else the weight matrices of the last run still hold
+                self._wgt_seen = wgt
         acc = self._accumulators(dram_base)
         for step in self.steps:
             if step.kind == "gemm":
@@ -364,15 +368,38 @@ class StreamProgram:
 
     def _dram_items(self, mem_type: MemType, dtype, elem_shape) -> np.ndarray:
         """DRAM as a 1-D array of opaque ``mem_type`` elements (made once per plan)."""
-        key = (mem_type, np.dtype(dtype).str, tuple(elem_shape))
+        return self._dram_view(mem_type, dtype, tuple(elem_shape), True)
+
+    def _dram_elements(self, mem_type: MemType, dtype, elem_shape) -> np.ndarray:
+        """DRAM as an array of ``mem_type`` elements of ``elem_shape`` (made once per plan)."""
+        return self._dram_view(mem_type, dtype, tuple(elem_shape), False)
+
+    def _dram_view(self, mem_type: MemType, dtype, elem_shape: tuple, as_items: bool):
+        key = (mem_type, np.dtype(dtype).str, elem_shape, as_items)
         data, view = self._dram_views.get(key, (None, None))
         if data is not self.dram.data:
             data = self.dram.data
             size = self.dram.elem_sizes[mem_type]
             count = self.dram.size // size
-            view = items(data[: count * size].view(dtype).reshape(count, *elem_shape))
+            view = data[: count * size].view(dtype).reshape(count, *elem_shape)
+            if as_items:
+                view = items(view)
             self._dram_views[key] = (data, view)
         return view
+
+    def _unchanged_weights(self) -> np.ndarray | None:
+        """The virtual weights of the last run when DRAM still holds them, compared in place
+        (no gather first; weights are the largest operand of late layers); else None. Only
+        for weights that are one strided view of DRAM."""
+        seen = self._wgt_seen
+        if seen is None or self.wgt_initial.size or len(self.wgt_loads) != 1:
+            return None
+        loads = self.wgt_loads[0]
+        if loads.strided is None or loads.shift is None:
+            return None
+        elements = self._dram_elements(loads.mem_type, self.srams.wgt_dtype, seen.shape[1:])
+        view = loads.strided.view(elements, loads.shift)
+        return seen if np.array_equal(view, seen[1:].reshape(view.shape)) else None
 
     def _check_dram(self, dram_base) -> None:
         lo, hi = self.all_spans.bytes(dram_base)

@@ -64,16 +64,17 @@ class StridedIndex:
         dims.reverse()
         return cls(int(index[0]), tuple(n for n, _ in dims), tuple(s for _, s in dims))
 
-    def view(self, items_: np.ndarray, shift: int = 0) -> np.ndarray:
-        """``items_[index + shift]`` (a 1-D contiguous array) as a view of shape ``shape``,
-        writable when ``items_`` is. The caller guarantees every index is in range."""
-        stride = items_.strides[0]
-        return np.ndarray(  # numpy checks the view stays inside items_
-            self.shape,
-            items_.dtype,
-            buffer=items_,
+    def view(self, elements: np.ndarray, shift: int = 0) -> np.ndarray:
+        """``elements[index + shift]`` (a C-contiguous array of elements, or of items) as a
+        view of shape ``shape + elements.shape[1:]``, writable when ``elements`` is. The caller
+        guarantees every index is in range."""
+        stride = elements.strides[0]
+        return np.ndarray(  # numpy checks the view stays inside the array
+            self.shape + elements.shape[1:],
+            elements.dtype,
+            buffer=elements,
             offset=(self.start + shift) * stride,
-            strides=tuple(step * stride for step in self.steps),
+            strides=tuple(step * stride for step in self.steps) + elements.strides[1:],
         )
 
 
