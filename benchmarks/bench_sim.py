@@ -9,7 +9,8 @@ dx) with the loops over output-channel blocks and columns, requantization on the
 right, max 0, min 127) and one strided store. Weights and micro-op kernels are loaded once.
 
 Prints (does not assert) simulated MACs per host second, the time of float32 numpy.matmul doing
-the same arithmetic as one im2col product, their ratio, and instructions per second on 10,000
+the same arithmetic as one im2col product (with the simulator's BLAS threads: one unless
+``ACCEL_BLAS_THREADS`` says otherwise), their ratio, and instructions per second on 10,000
 one-micro-op GEMMs. Run: ``python benchmarks/bench_sim.py [--repeat N]``.
 """
 
@@ -20,6 +21,7 @@ import statistics
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from accel.env import get_env
 from accel.hw.isa import (
@@ -255,10 +257,11 @@ def bench_conv(repeat: int, tile_rows: int) -> None:
     a = conv.im2col().astype(np.float32)
     b = conv.weight_matrix().astype(np.float32)
     blas = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        np.matmul(a, b)
-        blas.append(time.perf_counter() - start)
+    with threadpool_limits(sim.blas_threads, user_api="blas"):  # the simulator's own threads
+        for _ in range(repeat):
+            start = time.perf_counter()
+            np.matmul(a, b)
+            blas.append(time.perf_counter() - start)
     blas_time = statistics.median(blas)
 
     print(
@@ -270,7 +273,8 @@ def bench_conv(repeat: int, tile_rows: int) -> None:
         f"{macs / sim_time / 1e9:6.1f} G MAC/s"
     )
     print(
-        f"  float32 numpy.matmul im2col:  {blas_time * 1e3:8.2f} ms  "
+        f"  float32 numpy.matmul im2col, {sim.blas_threads or 'default'} BLAS thread(s): "
+        f"{blas_time * 1e3:8.2f} ms  "
         f"{macs / blas_time / 1e9:6.1f} G MAC/s"
     )
     print(f"  simulator / BLAS time:         {sim_time / blas_time:8.2f}x")
