@@ -37,6 +37,7 @@ Timing, counters and the trace depend only on the stream and are computed once, 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,11 +157,20 @@ class _Spans:
     """Byte intervals of accesses, per access: ``[(base + lo) * size, (base + hi) * size)``."""
 
     def __init__(self, accesses: list[_Access], elem_sizes: dict):
-        kept = [a for a in accesses if (a.rel >= 0).any()]
-        self.insn = np.array([a.insn for a in kept], np.int64)
-        self.lo = np.array([int(a.rel[a.rel >= 0].min()) for a in kept], np.int64)
-        self.hi = np.array([int(a.rel.max()) + 1 for a in kept], np.int64)
-        self.size = np.array([elem_sizes[a.mem_type] for a in kept], np.int64)
+        accesses = [a for a in accesses if a.rel.size]
+        self.insn = np.array([a.insn for a in accesses], np.int64)
+        self.size = np.array([elem_sizes[a.mem_type] for a in accesses], np.int64)
+        if not accesses:
+            self.lo = self.hi = np.zeros(0, np.int64)
+            return
+        rel = _cat([a.rel for a in accesses])
+        starts = np.cumsum([0] + [a.rel.size for a in accesses[:-1]])
+        big = np.iinfo(np.int64).max
+        self.lo = np.minimum.reduceat(np.where(rel >= 0, rel, big), starts)
+        self.hi = np.maximum.reduceat(rel, starts) + 1
+        real = self.lo != big  # accesses of padding only touch no DRAM
+        self.insn, self.size = self.insn[real], self.size[real]
+        self.lo, self.hi = self.lo[real], self.hi[real]
 
     def bytes(self, dram_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         base = dram_base[self.insn]
@@ -531,14 +541,33 @@ class _Rows:
         return int(np.where(join, written, np.maximum(written, read) + 1).max())
 
     def note(self, writes: np.ndarray, reads: np.ndarray, level: int, gemm: bool) -> None:
+        for rows in (writes, reads):
+            if rows.size:
+                first = self.first[rows]
+                self.first[rows] = np.where(first < 0, level, first)
         self.written[writes] = level
         self.gemm[writes] = level if gemm else -1
-        self.read[reads] = np.maximum(self.read[reads], level)
-        for rows in (writes, reads):
-            self.first[rows] = np.where(self.first[rows] < 0, level, self.first[rows])
+        if reads.size:
+            self.read[reads] = np.maximum(self.read[reads], level)
 
 
 _NONE = np.zeros(0, np.int64)
+
+
+@functools.lru_cache(maxsize=1024)
+def _offsets(y_size, x_size, x_stride, y_pad_0, y_pad_1, x_pad_0, x_pad_1):
+    """(element offset from dram_base of every SRAM element a 2-D access fills, -1 for
+    padding; 0..n-1), shared by every access of that shape (read-only)."""
+    rows = y_pad_0 + y_size + y_pad_1
+    cols = x_pad_0 + x_size + x_pad_1
+    y = np.arange(rows).reshape(-1, 1) - y_pad_0
+    x = np.arange(cols).reshape(1, -1) - x_pad_0
+    inside = (y >= 0) & (y < y_size) & (x >= 0) & (x < x_size)
+    rel = np.where(inside, y * x_stride + x, -1).ravel().astype(np.int64)
+    count = np.arange(rows * cols, dtype=np.int64)
+    rel.flags.writeable = count.flags.writeable = False
+    return rel, count
+
 
 # Address sets a plan remembers as checked.
 _ADDRESS_SETS = 4
@@ -616,13 +645,11 @@ class _Translator:
 
     def _access(self, index: int, insn: MemInsn) -> _Access:
         """Element offsets and SRAM indices of one 2-D LOAD or STORE, padding included."""
-        rows = insn.y_pad_0 + insn.y_size + insn.y_pad_1
-        cols = insn.x_pad_0 + insn.x_size + insn.x_pad_1
-        y = np.arange(rows).reshape(-1, 1) - insn.y_pad_0
-        x = np.arange(cols).reshape(1, -1) - insn.x_pad_0
-        inside = (y >= 0) & (y < insn.y_size) & (x >= 0) & (x < insn.x_size)
-        rel = np.where(inside, y * insn.x_stride + x, -1).ravel().astype(np.int64)
-        sram = insn.sram_base + np.arange(rows * cols, dtype=np.int64)
+        rel, count = _offsets(
+            insn.y_size, insn.x_size, insn.x_stride,
+            insn.y_pad_0, insn.y_pad_1, insn.x_pad_0, insn.x_pad_1,
+        )  # fmt: skip
+        sram = insn.sram_base + count
         return _Access(index, MemType(insn.memory_type), rel, sram)
 
     def _sram_load(self, index: int, insn: MemInsn) -> None:
@@ -735,7 +762,8 @@ class _Translator:
     def _resolve(self, phys: np.ndarray, mapping: np.ndarray, initial: list[int]) -> np.ndarray:
         """Virtual slots (as encoded slot ids) of physical SRAM indices at this point."""
         slots = mapping[phys]
-        fresh = np.unique(phys[slots == -1])
+        unread = slots == -1
+        fresh = np.unique(phys[unread]) if unread.any() else _NONE
         for p in fresh.tolist():  # read before any load of this run: the initial value
             initial.append(p)
             mapping[p] = -2 - (len(initial) - 1)  # encoded: initial number k -> -2 - k
@@ -779,7 +807,7 @@ class _Translator:
                 src = _position(src, n_inp_init, inp_slot)
                 wgt = _position(wgt, n_wgt_init, wgt_slot)
                 step = _Step("gemm", gemm=(dst, src, wgt))
-                rows = np.unique(dst)
+                rows = _distinct(dst)
                 # One product writing rows that hold nothing but a reset's zeros: write its
                 # sums instead of zeroing the rows and adding.
                 if len(batches) == 1 and self._fresh(rows, level):
@@ -860,7 +888,7 @@ class _Translator:
             plan = step.gemm
             if not step.assign or plan.layout != "blocks":
                 continue
-            rows = np.unique(plan.updates[0])  # the plan's rows, in its order
+            rows = _distinct(plan.updates[0])  # the plan's rows, in its order
             produced = rows[np.concatenate([_indices(block[2]) for block in plan.blocks])]
             if claimed[produced].any():
                 continue
@@ -920,6 +948,11 @@ def _renumber(prog: StreamProgram, number: np.ndarray, product_plan) -> None:
     prog.acc_loads = [loads.renumbered(number) for loads in prog.acc_loads]
     phys, virt = prog.acc_final
     prog.acc_final = (phys, number[virt])
+
+
+def _distinct(rows: np.ndarray) -> np.ndarray:
+    """``np.unique`` of non-negative row numbers, by counting (GEMM batches hold millions)."""
+    return np.flatnonzero(np.bincount(rows)) if rows.size else _NONE
 
 
 def _indices(rows) -> np.ndarray:
