@@ -71,7 +71,7 @@ def main() -> None:
         (f"quantize, calibrated on {args.calibrate} images", f"{t_quant:.2f} s"),
         ("pack (partition, fusion, layouts, default tiles)", f"{t_pack:.2f} s"),
         (f"build ({len(set(map(id, program.modules.values())))} modules)", f"{t_build:.2f} s"),
-        ("first inference (records every module's streams)", f"{t_cold:.2f} s"),
+        ("first inference", f"{t_cold:.2f} s"),
         (f"next inferences (median of {args.repeat})", f"{statistics.median(warm):.3f} s"),
         ("integer reference executor (numpy), one inference", f"{t_ref:.3f} s"),
         ("simulated cycles per inference", f"{cycles:,}"),
