@@ -1,7 +1,7 @@
 """The full ResNet-18-shaped network (224x224x3) through the graph level: host time to import,
-quantize (calibrated on a few images), pack and build; host time of one inference on the
-simulator (the first, which also records every module's instruction streams, and the next
-ones, which replay them); simulated cycles, GEMM utilization and time at 100 MHz; the
+quantize (calibrated on a few images), pack and build (building prepares every module: records
+its instruction streams and plans them); host time of one inference on the simulator (the
+first and the next ones, which replay the recorded streams); simulated cycles, GEMM utilization and time at 100 MHz; the
 accelerator's and the host's share. The program is checked bit for bit against the integer
 reference executor before anything is printed.
 
