@@ -1,9 +1,9 @@
 """The full ResNet-18-shaped network (224x224x3) through the graph level: host time to import,
 quantize (calibrated on a few images), pack and build (building prepares every module: records
 its instruction streams and plans them); host time of one inference on the simulator (the
-first and the next ones, which replay the recorded streams); simulated cycles, GEMM utilization and time at 100 MHz; the
-accelerator's and the host's share. The program is checked bit for bit against the integer
-reference executor before anything is printed.
+first and the next ones, which replay the recorded streams); simulated cycles, GEMM
+utilization and time at 100 MHz; the accelerator's and the host's share. The program is
+checked bit for bit against the integer reference executor before anything is printed.
 
 Run: python benchmarks/bench_graph.py [--hw 224] [--width 64] [--repeat 3]
 """

@@ -381,7 +381,7 @@ def test_stores_that_stop_forming_a_strided_view_still_land_where_they_address()
 
         body = conv_like(bench, rng, out_base=out)[:-2]  # up to the ALU shift
 
-        def stream(second, body=body):
+        def stream(second, body=body, out=out):
             return [
                 *body,
                 store(0, out, 1, half, half),
