@@ -48,6 +48,7 @@ from accel.sim.trace import Trace
 INSN_BYTES = 16
 _MODULES = tuple(int(m) for m in Module)  # plain ints: iterating the enum is slow
 _DECODE_CACHE_SIZE = 1 << 16
+_RECENT_KEYS = 4  # streams whose plan keys are remembered by their words
 _PLAN_CACHE_SIZE = 256  # distinct streams remembered before the cache starts over
 _PLANS_PER_STREAM = 16  # micro-op variants of one stream remembered
 # memory type (a 3-bit field) -> whether its DRAM address comes from a program's arguments
@@ -166,6 +167,7 @@ class Simulator:
         self._alu = AluUnit(env, self.srams)
         self._entries: dict[tuple[int, int], _Entry] = {}
         self._plans: dict[bytes, _StreamFamily] = {}
+        self._recent_keys: dict[tuple, tuple] = {}  # (words, tokens) -> _plan_key, a few
         self.use_plans = True
         self.blas_threads = default_blas_threads()
         self._columns = _Columns(env)
@@ -200,7 +202,7 @@ class Simulator:
                 self._interpret(stream, schedule.order)
             return self._finish(schedule)
         tokens = tuple(self.queues.count(q) for q in Queue)
-        key, dram_base, uop_rows = self._plan_key(words, tokens)
+        key, dram_base, uop_rows = self._recent_plan_key(words, tokens)
         family = self._plans.get(key)
         if family is None:
             if len(self._plans) >= _PLAN_CACHE_SIZE:
@@ -257,6 +259,19 @@ class Simulator:
         if insn_addr % INSN_BYTES:
             raise SimulatorError(f"instruction address {insn_addr:#x} is not 16-byte aligned")
         return self.dram.view(insn_addr, insn_count * INSN_BYTES, np.dtype("<u8")).reshape(-1, 2)
+
+    def _recent_plan_key(self, words: np.ndarray, tokens: tuple) -> tuple:
+        """:meth:`_plan_key`, remembered for the last few streams run (words and tokens): a
+        stream run again is compared, not masked again."""
+        recent = (words.tobytes(), tokens)
+        found = self._recent_keys.get(recent)
+        if found is None:
+            found = self._plan_key(words, tokens)
+            found[1].flags.writeable = False  # shared by the runs that find it here
+            if len(self._recent_keys) >= _RECENT_KEYS:
+                del self._recent_keys[next(iter(self._recent_keys))]  # the oldest
+            self._recent_keys[recent] = found
+        return found
 
     def _plan_key(self, words: np.ndarray, tokens: tuple) -> tuple[bytes, np.ndarray, np.ndarray]:
         """The stream's words with data addresses masked out and the tokens waiting; every

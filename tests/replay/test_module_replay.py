@@ -239,6 +239,26 @@ def test_device_arrays_moved_between_calls_are_relocated():
         del keep
 
 
+def test_calls_alternating_between_sets_of_arrays_each_get_their_own_results():
+    # Patched words and plan keys are remembered for a few address sets: a call on arrays
+    # seen before must still read its own arrays, never the last call's.
+    s, args = ACCEL_CASES["topi_relu"]()
+    module = accel.build(s, args, name="relu_alternating")
+    dev = accel.ext_dev(0)
+    rng = np.random.default_rng(9)
+    shape = module.params[0].shape
+    sets = [
+        (accel.nd.empty(shape, "int8", dev), accel.nd.empty(module.params[1].shape, "int8", dev))
+        for _ in range(6)  # more sets than either cache keeps
+    ]
+    for round_ in range(3):
+        for xa, ya in sets + sets[:2]:
+            x = rng.integers(-128, 128, shape).astype(np.int8)
+            xa.copyfrom(x)
+            module(xa, ya)
+            np.testing.assert_array_equal(ya.numpy(), np.maximum(x, 0), err_msg=f"round {round_}")
+
+
 def test_build_prepares_so_the_first_call_replays_and_counters_are_untouched():
     s, args = ACCEL_CASES["matrix_multiply"]()
     reference = accel.build(s, args, name="mm_unprepared", prepare=False)
