@@ -1,7 +1,11 @@
 """Numpy kernels, one per canonical operator: ``KERNELS[op](attrs, *inputs) -> array``.
 
-Float kernels compute in the inputs' dtype (float32 for float graphs); attributes arrive already
-normalized by the frontend (explicit pads, positive axes, static shapes).
+Float kernels compute in the inputs' dtype (float32 for float graphs), except the products
+(convolutions, Gemm, MatMul) and means, which sum in float64 and round once to float32: a float32
+BLAS sums in an order that depends on the kernel it picks for the CPU, so float32 sums differ in
+their last bits from machine to machine, and so would the scales calibrated from them and every
+quantized model built with those. Attributes arrive already normalized by the frontend
+(explicit pads, positive axes, static shapes).
 """
 
 from __future__ import annotations
@@ -15,8 +19,15 @@ from accel.graph import intops, qops, window
 Attrs = Mapping[str, Any]
 
 
+def _wide(a: np.ndarray) -> np.ndarray:
+    """A float32 operand of a product as float64: products of float32 values are exact there
+    and their sums round far below float32's precision, so the result rounded back to float32
+    is the same whatever order the sums were made in."""
+    return a.astype(np.float64) if a.dtype == np.float32 else a
+
+
 def conv(attrs: Attrs, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None):
-    y = window.conv(x, w, attrs["strides"], attrs["dilations"], attrs["pads"], attrs["group"])
+    y = window.conv(_wide(x), _wide(w), attrs["strides"], attrs["dilations"], attrs["pads"], attrs["group"])
     if bias is not None:
         y = y + bias.reshape((1, -1) + (1,) * (y.ndim - 2))
     return y.astype(x.dtype)
@@ -24,8 +35,8 @@ def conv(attrs: Attrs, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = N
 
 def conv_transpose(attrs: Attrs, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None):
     y = window.conv_transpose(
-        x,
-        w,
+        _wide(x),
+        _wide(w),
         attrs["strides"],
         attrs["dilations"],
         attrs["pads"],
@@ -40,7 +51,7 @@ def conv_transpose(attrs: Attrs, x: np.ndarray, w: np.ndarray, bias: np.ndarray 
 def gemm(attrs: Attrs, a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None):
     a = a.T if attrs["trans_a"] else a
     b = b.T if attrs["trans_b"] else b
-    y = np.float32(attrs["alpha"]) * (a @ b)
+    y = np.float32(attrs["alpha"]) * (_wide(a) @ _wide(b))
     if c is not None:
         y = y + np.float32(attrs["beta"]) * c
     return y.astype(a.dtype)
@@ -118,7 +129,7 @@ KERNELS: Mapping[str, Callable[..., np.ndarray]] = {
     "conv": conv,
     "conv_transpose": conv_transpose,
     "gemm": gemm,
-    "matmul": lambda attrs, a, b: np.matmul(a, b),
+    "matmul": lambda attrs, a, b: np.matmul(_wide(a), _wide(b)).astype(np.result_type(a, b)),
     "add": lambda attrs, a, b: np.add(a, b),
     "sub": lambda attrs, a, b: np.subtract(a, b),
     "mul": lambda attrs, a, b: np.multiply(a, b),
