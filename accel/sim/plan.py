@@ -429,6 +429,8 @@ class StreamProgram:
 
 
 def _clip(acc: np.ndarray, rows, low: int, high: int) -> None:
+    if acc.dtype == np.int32:  # immediates fit: numpy skips its range checks of Python ints
+        low, high = np.int32(low), np.int32(high)
     if isinstance(rows, slice):
         view = acc[rows]
         np.clip(view, low, high, out=view)
