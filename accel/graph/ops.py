@@ -27,7 +27,9 @@ def _wide(a: np.ndarray) -> np.ndarray:
 
 
 def conv(attrs: Attrs, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None):
-    y = window.conv(_wide(x), _wide(w), attrs["strides"], attrs["dilations"], attrs["pads"], attrs["group"])
+    y = window.conv(
+        _wide(x), _wide(w), attrs["strides"], attrs["dilations"], attrs["pads"], attrs["group"]
+    )
     if bias is not None:
         y = y + bias.reshape((1, -1) + (1,) * (y.ndim - 2))
     return y.astype(x.dtype)
