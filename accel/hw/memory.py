@@ -12,6 +12,7 @@ which is why allocations are aligned to element sizes.
 from __future__ import annotations
 
 import bisect
+import functools
 
 import numpy as np
 
@@ -25,6 +26,13 @@ RESERVED_BYTES = 4096
 
 def elem_bytes(env: Environment, mem_type: MemType) -> int:
     """Bytes of one DRAM element of ``mem_type`` (ACC_8BIT: one int8 accumulator tile)."""
+    size = _elem_sizes(env).get(mem_type)
+    return size if size is not None else _elem_sizes(env)[MemType(mem_type)]  # ValueError
+
+
+@functools.lru_cache(maxsize=16)
+def _elem_sizes(env: Environment) -> dict[MemType, int]:
+    # Looked up for every instruction a stream's first run decodes and times: made once.
     return {
         MemType.UOP: env.UOP_ELEM_BYTES,
         MemType.WGT: env.WGT_ELEM_BYTES,
@@ -32,7 +40,7 @@ def elem_bytes(env: Environment, mem_type: MemType) -> int:
         MemType.ACC: env.ACC_ELEM_BYTES,
         MemType.OUT: env.OUT_ELEM_BYTES,
         MemType.ACC_8BIT: env.BATCH * env.BLOCK_OUT,
-    }[MemType(mem_type)]
+    }
 
 
 class DeviceMemory:
