@@ -4,8 +4,10 @@ Float kernels compute in the inputs' dtype (float32 for float graphs), except th
 (convolutions, Gemm, MatMul) and means, which sum in float64 and round once to float32: a float32
 BLAS sums in an order that depends on the kernel it picks for the CPU, so float32 sums differ in
 their last bits from machine to machine, and so would the scales calibrated from them and every
-quantized model built with those. Attributes arrive already normalized by the frontend
-(explicit pads, positive axes, static shapes).
+quantized model built with those. In float64 the order almost never shows after the rounding
+(only where heavy cancellation brings a float64 rounding error up to float32's precision).
+Attributes arrive already normalized by the frontend (explicit pads, positive axes, static
+shapes).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ Attrs = Mapping[str, Any]
 def _wide(a: np.ndarray) -> np.ndarray:
     """A float32 operand of a product as float64: products of float32 values are exact there
     and their sums round far below float32's precision, so the result rounded back to float32
-    is the same whatever order the sums were made in."""
+    does not depend on the summation order (barring heavy cancellation)."""
     return a.astype(np.float64) if a.dtype == np.float32 else a
 
 

@@ -74,7 +74,8 @@ class CommandQueue:
 
     Attributes:
         last_stream: the instructions of the last stream built by the JIT path (FINISH
-            included); ``last_words``: the words of the last stream run, built or replayed.
+            included); ``last_words``: the words of the last stream run, built or replayed
+            (read-only: a replay's words are shared with its recording).
         counters: since creation, instructions run per kind (``"LOAD UOP"``, ``"GEMM"``, ...),
             ``"no-op"`` (LOAD/STORE with x_size 0, also counted in their kind),
             ``"uops_loaded"``, ``"kernels_recorded"`` and ``"runs"``.
@@ -357,6 +358,7 @@ class CommandQueue:
         return self._run_words(words, counts, check_tokens)
 
     def _run_words(self, words: np.ndarray, counts: Counter, check_tokens: bool) -> RunReport:
+        words.flags.writeable = False  # a recording may keep them
         self.last_words = words
         simulator = self.device.simulator
         try:

@@ -13,7 +13,8 @@ library's own choice) changes it.
 The limit is set on every run, so it goes straight to the BLAS libraries' own getters and
 setters (threadpoolctl's library controllers, found once): threadpoolctl's ``limit`` context
 re-inspects every loaded library each time, which cost 20 us a run, a tenth of a small layer's
-call.
+call. The libraries are found at the first limited run: a BLAS library loaded after that (by
+another package) keeps its own thread count, which changes speed, never results.
 """
 
 from __future__ import annotations

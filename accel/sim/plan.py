@@ -236,7 +236,9 @@ class StreamProgram:
         self.acc_initial: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
         self.acc_loads: list[_Accesses] = []
         self.acc_final: tuple = (np.zeros(0, np.int64),) * 2
-        self._acc: np.ndarray | None = None  # the virtual accumulators, kept between runs
+        # The virtual accumulators, two arrays kept between runs (_accumulators).
+        self._accs: list[np.ndarray | None] = [None, None]
+        self._acc_next = 0
         # The virtual weights of the last run and their version: the products' weight matrices
         # (converted and laid out for BLAS) are rebuilt only when the weights change.
         self._wgt_seen: np.ndarray | None = None
@@ -262,15 +264,18 @@ class StreamProgram:
         if index.size and not np.array_equal(self.srams.uop[index], values):
             return False
         srams = self.srams
-        if self.reads_sram:
+        if self.reads_sram or not srams.pending_from(self):
             srams.flush()
-        else:  # every row this plan's last run left pending is about to be written again
-            srams.drop(self)
-        inp = self._virtual(srams.inp, self.inp_initial, self.inp_loads, dram_base, srams.inp_dtype)
+        # Else the copies this plan's last run left stay pending until this run's replace them
+        # (the same rows): nothing below reads them, and the accumulators they copy from are
+        # not the ones this run writes (_accumulators), so an interrupted run loses nothing.
+        inp = self._virtual(
+            srams.unflushed("inp"), self.inp_initial, self.inp_loads, dram_base, srams.inp_dtype
+        )
         wgt = self._unchanged_weights()
         if wgt is None:
             wgt = self._virtual(
-                srams.wgt, self.wgt_initial, self.wgt_loads, dram_base, srams.wgt_dtype
+                srams.unflushed("wgt"), self.wgt_initial, self.wgt_loads, dram_base, srams.wgt_dtype
             )
             if self._wgt_seen is None or not np.array_equal(wgt, self._wgt_seen):
                 self._wgt_version += 1  # else the weight matrices of the last run still hold
@@ -292,8 +297,8 @@ class StreamProgram:
                 self._store(step, acc, dram_base)
         if self.wgt_loaded:
             srams.wgt_version += 1
-        if self.uop_final is not None:
-            srams.uop[self.uop_final[0]] = self.uop_final[1]
+        if self.uop_final is not None:  # no pending copy writes micro-ops
+            srams.unflushed("uop")[self.uop_final[0]] = self.uop_final[1]
         # The final SRAM contents, written when someone looks (or never, if this plan runs
         # next and overwrites them).
         srams.defer(
@@ -304,6 +309,7 @@ class StreamProgram:
                 ("wgt", self.wgt_final[0], wgt, self.wgt_final[1]),
             ],
         )
+        self._acc_next ^= 1  # the pending copies read this run's accumulators now
         return True
 
     def _store(self, step: _Step, acc: np.ndarray, dram_base: np.ndarray) -> None:
@@ -360,14 +366,17 @@ class StreamProgram:
     def _accumulators(self, dram_base) -> np.ndarray:
         """The virtual accumulators at the start of the run: zeros where a reset made them,
         the physical rows' values from before the run, the rows accumulator loads fill (rows a
-        GEMM overwrites whole are left as they are). The array is reused from run to run."""
-        acc = self._acc
+        GEMM overwrites whole are left as they are). Two arrays take turns from one complete
+        run to the next, so the one the last run's pending copies read is never written."""
+        physical = self.srams.unflushed("acc")
+        acc = self._accs[self._acc_next]
         if acc is None:
-            shape = (self.acc_rows, *self.srams.acc.shape[1:])
-            acc = self._acc = np.empty(shape, self.srams.acc.dtype)
+            acc = np.empty((self.acc_rows, *physical.shape[1:]), physical.dtype)
+            self._accs[self._acc_next] = acc
         acc[self.acc_zero] = 0
         phys, virt = self.acc_initial
-        acc[virt] = self.srams.acc[phys]
+        if phys.size:  # such a plan reads SRAM: its run flushed first
+            acc[virt] = physical[phys]
         for loads in self.acc_loads:
             dtype = np.int8 if loads.mem_type == MemType.ACC_8BIT else self.srams.acc_dtype
             source = self._dram_items(loads.mem_type, dtype, acc.shape[1:])
@@ -643,7 +652,7 @@ class _Translator:
             except SimulatorError as exc:
                 raise SimulatorError(f"instruction {index} ({insn_kind(insn)}): {exc}") from None
         if self.rows.count > MAX_ACC_ROWS:
-            raise TooLarge
+            raise NotTranslated
 
     def _access(self, index: int, insn: MemInsn) -> _Access:
         """Element offsets and SRAM indices of one 2-D LOAD or STORE, padding included."""
@@ -702,6 +711,8 @@ class _Translator:
         self.acc_loads.append(_Access(index, a.mem_type, a.rel, virt))
 
     def _store(self, index: int, insn: MemInsn) -> None:
+        if insn.y_size > 1 and insn.x_stride < insn.x_size:
+            raise NotTranslated  # its rows overlap
         a = self._access(index, insn)  # a STORE has no padding: every element is real
         self.stores.append(a)
         virt = self._current(a.sram)
@@ -1061,14 +1072,16 @@ def _expand(insn, column: np.ndarray, role: str, depth: int, sram: str) -> np.nd
     return indices
 
 
-class TooLarge(Exception):
-    """A stream with an instruction too large to translate; it runs instruction by instruction,
-    where huge instructions run in pieces of bounded memory."""
+class NotTranslated(Exception):
+    """A stream no plan runs exactly; it runs instruction by instruction. Either an instruction
+    is too large to translate (interpreted, huge instructions run in pieces of bounded memory),
+    or a STORE's rows overlap, so one instruction writes a DRAM element twice and the later
+    row must win (a plan's scatter may reorder the elements)."""
 
 
 def _check_size(insn, n_uops: int) -> None:
     if insn.iter_out * insn.iter_in * n_uops > CHUNK_ITERATIONS:
-        raise TooLarge
+        raise NotTranslated
 
 
 # Slot ids: a loaded element k is _LOADED + k; the initial value number k is -2 - k.

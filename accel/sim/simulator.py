@@ -38,7 +38,7 @@ from accel.sim.blas import blas_threads, default_blas_threads
 from accel.sim.dispatch import Route, route
 from accel.sim.gemm import GemmUnit
 from accel.sim.load import STAT_OF_TYPE, no_op, prepare_load
-from accel.sim.plan import DATA_TYPES, StreamProgram, TooLarge, translate
+from accel.sim.plan import DATA_TYPES, NotTranslated, StreamProgram, translate
 from accel.sim.state import Srams, TokenQueues
 from accel.sim.stats import add_timing, empty_stats, merge
 from accel.sim.store import prepare_store
@@ -78,7 +78,7 @@ class _StreamFamily:
 @dataclass(frozen=True)
 class _CachedStream:
     schedule: _Schedule
-    program: StreamProgram | None  # None: interpreted every time (see plan.TooLarge)
+    program: StreamProgram | None  # None: interpreted every time (see plan.NotTranslated)
 
 
 class _Columns:
@@ -222,7 +222,7 @@ class Simulator:
                     self.srams,
                     self.dram,
                 )
-            except TooLarge:
+            except NotTranslated:
                 program = None
             cached = _CachedStream(schedule, program)
             if len(family.plans) >= _PLANS_PER_STREAM:

@@ -36,10 +36,12 @@ class Srams:
     """The micro-op, input, weight and accumulator SRAMs of one configuration.
 
     A stream plan may leave its final input, weight and accumulator contents as *pending row
-    copies* (:meth:`defer`) rather than writing them: when the same plan runs next, it
-    overwrites all of them, so they are never written at all. Any access to an SRAM array
-    performs pending copies first (``inp``, ``wgt``, ``acc`` and ``uop`` are properties), so
-    nobody sees the difference.
+    copies* (:meth:`defer`) rather than writing them: when the same plan runs next, its own
+    copies replace them, so they are never written at all. Reading an SRAM array through its
+    property (``inp``, ``wgt``, ``acc``, ``uop``) makes pending copies first, so read the arrays
+    through the properties after every run: a reference kept from before a run does not see
+    what the run left pending, and a write through it may be overwritten when the copies are
+    made.
     """
 
     def __init__(self, env: Environment):
@@ -94,18 +96,22 @@ class Srams:
 
     def defer(self, owner: object, copies: list[tuple]) -> None:
         """Leave ``copies`` -- ``(sram name, rows, source, source rows)``: ``sram[rows] =
-        source[source rows]`` -- to be made when an SRAM is next accessed, unless ``owner``
-        drops them first (:meth:`drop`). Earlier pending copies are made now."""
-        self.flush()
+        source[source rows]`` -- to be made when an SRAM is next read. Pending copies that
+        ``owner`` left earlier are replaced (the owner, a plan, writes the same rows again);
+        anyone else's are made first. Until this call, the earlier copies stay pending, so a
+        run interrupted before it leaves the SRAMs as the last complete run left them."""
+        if self._pending is not None and self._pending[0] is not owner:
+            self.flush()
         self._pending = (owner, copies)
 
-    def drop(self, owner: object) -> None:
-        """Forget the pending copies if ``owner`` left them (it is about to overwrite every row
-        they would write); else make them."""
-        if self._pending is not None and self._pending[0] is owner:
-            self._pending = None
-        else:
-            self.flush()
+    def pending_from(self, owner: object) -> bool:
+        """Whether the pending copies are ``owner``'s."""
+        return self._pending is not None and self._pending[0] is owner
+
+    def unflushed(self, name: str) -> np.ndarray:
+        """SRAM ``name`` without making pending copies first: for a plan run that reads none
+        of its contents from before the run (its shape, or rows no pending copy writes)."""
+        return self._arrays[name]
 
     def flush(self) -> None:
         """Make the pending copies. They stay pending until all are made, so an interrupted

@@ -13,6 +13,7 @@ of 16-byte elements is eight times faster so, a scatter by an index array six ti
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,5 +82,6 @@ class StridedIndex:
 def items(elements: np.ndarray) -> np.ndarray:
     """A C-contiguous array of elements ``(n, ...)`` as a 1-D view of n opaque items."""
     n = elements.shape[0]
-    size = elements.itemsize * (elements.size // n if n else 1)
-    return elements.reshape(n, -1).view(np.dtype((np.void, size))).reshape(n)
+    per_item = math.prod(elements.shape[1:])  # not size // n: n may be 0
+    size = elements.itemsize * per_item
+    return elements.reshape(n, per_item).view(np.dtype((np.void, size))).reshape(n)

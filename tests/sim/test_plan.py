@@ -426,3 +426,88 @@ def test_sram_contents_a_plan_leaves_pending_are_what_the_next_interpreted_strea
         results.append(bench.get(copy_out, MemType.OUT, (N, env.BATCH, env.BLOCK_OUT), np.int8))
     assert results[0].any()
     np.testing.assert_array_equal(results[1], results[0])
+
+
+def test_a_run_interrupted_after_a_complete_one_leaves_that_runs_sram_contents(monkeypatch):
+    """The copies a plan's run leaves pending stay valid until the next complete run of the
+    same plan replaces them. A third run interrupted at its first GEMM (Ctrl-C) has only
+    re-loaded the same inputs and weights, so the SRAMs must hold what the second run left,
+    as the interpreter's do after two runs."""
+    import accel.sim.plan as plan_module
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    results = []
+    for use_plans in (False, True):
+        bench = Bench(trace=False)
+        env = bench.env
+        conv = bench.write_stream(conv_like(bench, np.random.default_rng(7)))
+        copy_out = bench.space(N * env.BATCH * env.BLOCK_OUT, MemType.OUT)
+        read_back = bench.write_stream([store(0, copy_out, 1, N, N), finish()])
+        bench.sim.use_plans = use_plans
+        bench.sim.run(*conv)
+        bench.sim.run(*conv)  # planned: its final rows are left pending
+        if use_plans:
+            with monkeypatch.context() as patch:
+                patch.setattr(plan_module, "compute_products", interrupt)
+                with pytest.raises(KeyboardInterrupt):
+                    bench.sim.run(*conv)
+            bench.sim.queues.set_counts({})
+        bench.sim.use_plans = False
+        bench.sim.run(*read_back)
+        srams = bench.sim.srams
+        results.append(
+            (
+                srams.acc[:N].copy(),
+                srams.inp[: 2 * N].copy(),
+                bench.get(copy_out, MemType.OUT, (N, env.BATCH, env.BLOCK_OUT), np.int8),
+            )
+        )
+    for name, want, got in zip(("acc", "inp", "stored"), *results):
+        assert want.any(), name
+        np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+def test_loads_and_stores_of_no_rows_move_nothing():
+    """y_size 0 is legal (docs/isa.md): the instruction moves nothing, planned or not."""
+
+    def build(bench, rng, store_rows):
+        env = bench.env
+        acc = bench.put(rand_int32(rng, (4, env.BATCH, env.BLOCK_OUT)), MemType.ACC)
+        out = bench.space(4 * env.BATCH * env.BLOCK_OUT, MemType.OUT)
+        return [
+            load(MemType.ACC, 0, acc, 1 - store_rows, 4, 4),
+            store(0, out, store_rows, 4, 4),
+            finish(),
+        ]
+
+    run_both(lambda bench, rng: build(bench, rng, store_rows=1))  # the load moves nothing
+    run_both(lambda bench, rng: build(bench, rng, store_rows=0))  # the store moves nothing
+
+
+def test_a_store_whose_rows_overlap_lets_its_later_row_win():
+    """A STORE with x_stride < x_size writes some DRAM elements twice; the later row wins. A
+    plan that renumbers the accumulator rows (here a GEMM writing them in shuffled order)
+    would scatter them in another order, so such a stream is interpreted."""
+    n_inp, n_wgt = 8, 16
+    rows = n_inp * n_wgt
+    order = np.random.default_rng(100).permutation(rows)
+
+    def build(bench, rng):
+        env = bench.env
+        inp = bench.put(rand_int8(rng, (n_inp, env.BATCH, env.BLOCK_IN)), MemType.INP)
+        wgt = bench.put(rand_int8(rng, (n_wgt, env.BLOCK_OUT, env.BLOCK_IN)), MemType.WGT)
+        out = bench.space(rows * env.BATCH * env.BLOCK_OUT, MemType.OUT)
+        uops = [Uop(int(order[s * n_wgt + g]), s, g) for s in range(n_inp) for g in range(n_wgt)]
+        return [
+            load(MemType.INP, 0, inp, 1, n_inp, n_inp),
+            load(MemType.WGT, 0, wgt, 1, n_wgt, n_wgt),
+            bench.uops(uops),
+            gemm(0, rows, reset_reg=1),
+            gemm(0, rows),
+            store(0, out, 2, rows // 2, 3),  # row 1 starts 3 elements after row 0
+            finish(),
+        ]
+
+    run_both(build)
