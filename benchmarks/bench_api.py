@@ -11,8 +11,9 @@ instructions for 56x56 64->64), it builds the module and times, through the publ
 - **warm**: later calls with the same arrays (replayed streams, cached plans);
 - **new arrays**: later calls, each with arrays allocated just before it (other addresses);
 - **BLAS**: the same arithmetic as one float32 im2col product ``(OH*OW, C*KH*KW) @ (C*KH*KW, O)``
-  (median of at least 50 products)
-  in the same process, with the same BLAS threads as the simulator.
+  in the same process, with the same BLAS threads as the simulator, timed alternately with the
+  warm calls (one call, one product, ...), so that a slow period of the shared machine slows
+  both sides of the ratio; warm calls and products are at least 30 each.
 
 **build** is ``accel.build`` itself (lowering, code generation, and preparing the module: one
 call on scratch arrays that records its streams and translates them into simulator plans).
@@ -187,7 +188,23 @@ def blas_operands(layer, rng):
 # -- measurements --------------------------------------------------------------------------------
 
 
-def measure_layer(make, layer, repeat, rng):
+def alternately(fn, other, repeat: int) -> tuple[Times, Times]:
+    """``fn`` and ``other`` timed call after call, so that both see the same state of a shared
+    machine (a slow period slows both, and their ratio holds)."""
+    first, second = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        middle = time.perf_counter()
+        other()
+        first.append(middle - start)
+        second.append(time.perf_counter() - middle)
+    return Times(first), Times(second)
+
+
+def measure_layer(make, layer, repeat, rng, reference_product=None):
+    """Build, cold call, warm calls (alternating with ``reference_product`` when given, whose
+    times come last), calls with new arrays, and the instruction count."""
     hw, ci, co, k, stride = layer
     dev = accel.ext_dev(0)
     start = time.perf_counter()
@@ -213,10 +230,13 @@ def measure_layer(make, layer, repeat, rng):
     np.testing.assert_array_equal(
         topi.unpack_nchw(fixed[2].numpy()), reference(x, w, bias, stride, k // 2)
     )
-    warm = timed(lambda: module(*fixed), repeat)
+    if reference_product is None:
+        warm, blas = timed(lambda: module(*fixed), repeat), None
+    else:
+        warm, blas = alternately(lambda: module(*fixed), reference_product, repeat)
     fresh = timed(module, repeat, setup=arrays)
     instructions = module.metrics["instructions"]["total"]
-    return build, cold, warm, fresh, instructions
+    return build, cold, warm, fresh, instructions, blas
 
 
 def layer_table(repeat: int, count: int, threads: int) -> None:
@@ -228,12 +248,13 @@ def layer_table(repeat: int, count: int, threads: int) -> None:
     )
     for (layer, _), _k in zip(NETWORK, range(count)):
         a, wt = blas_operands(layer, rng)
-        with threadpool_limits(threads, user_api="blas"):
-            blas = timed(lambda a=a, wt=wt: a @ wt, max(repeat, 50))  # small: many samples
         hw, ci, co, k, stride = layer
         name = f"{hw}x{hw} {ci}->{co} {k}x{k}/{stride}"
         for label, make in SCHEDULES:
-            build, cold, warm, fresh, insns = measure_layer(make, layer, repeat, rng)
+            with threadpool_limits(threads, user_api="blas"):  # the simulator sets its own
+                build, cold, warm, fresh, insns, blas = measure_layer(
+                    make, layer, max(repeat, 30), rng, lambda a=a, wt=wt: a @ wt
+                )
             print(
                 f"{name:<22}{label:<10}{insns:>7}{ms(build):>9}{ms(cold):>9}{str(warm):>22}"
                 f"{str(fresh):>22}"
@@ -324,7 +345,7 @@ def call_floor(repeat: int) -> None:
     channels (one GEMM tile row per pixel), through the same public API as the layers."""
     layer = (2, B, B, 1, 1)
     rng = np.random.default_rng(3)
-    _, cold, warm, fresh, insns = measure_layer(topi_module, layer, max(repeat, 50), rng)
+    _, cold, warm, fresh, insns, _ = measure_layer(topi_module, layer, max(repeat, 50), rng)
     print(
         f"call floor (2x2 {B}->{B} 1x1 convolution, {insns} instructions): cold {ms(cold)} ms, "
         f"warm {warm} ms, new arrays {fresh} ms"
