@@ -238,7 +238,6 @@ class StreamProgram:
         self.acc_final: tuple = (np.zeros(0, np.int64),) * 2
         # The virtual accumulators, two arrays kept between runs (_accumulators).
         self._accs: list[np.ndarray | None] = [None, None]
-        self._acc_next = 0
         # The virtual weights of the last run and their version: the products' weight matrices
         # (converted and laid out for BLAS) are rebuilt only when the weights change.
         self._wgt_seen: np.ndarray | None = None
@@ -309,7 +308,6 @@ class StreamProgram:
                 ("wgt", self.wgt_final[0], wgt, self.wgt_final[1]),
             ],
         )
-        self._acc_next ^= 1  # the pending copies read this run's accumulators now
         return True
 
     def _store(self, step: _Step, acc: np.ndarray, dram_base: np.ndarray) -> None:
@@ -366,13 +364,14 @@ class StreamProgram:
     def _accumulators(self, dram_base) -> np.ndarray:
         """The virtual accumulators at the start of the run: zeros where a reset made them,
         the physical rows' values from before the run, the rows accumulator loads fill (rows a
-        GEMM overwrites whole are left as they are). Two arrays take turns from one complete
-        run to the next, so the one the last run's pending copies read is never written."""
+        GEMM overwrites whole are left as they are). Two arrays take turns: a run writes the
+        one the copies its last complete run left pending do not read."""
         physical = self.srams.unflushed("acc")
-        acc = self._accs[self._acc_next]
+        busy = self.srams.pending_source(self, "acc")
+        turn = 1 if busy is not None and busy is self._accs[0] else 0
+        acc = self._accs[turn]
         if acc is None:
-            acc = np.empty((self.acc_rows, *physical.shape[1:]), physical.dtype)
-            self._accs[self._acc_next] = acc
+            acc = self._accs[turn] = np.empty((self.acc_rows, *physical.shape[1:]), physical.dtype)
         acc[self.acc_zero] = 0
         phys, virt = self.acc_initial
         if phys.size:  # such a plan reads SRAM: its run flushed first

@@ -108,6 +108,16 @@ class Srams:
         """Whether the pending copies are ``owner``'s."""
         return self._pending is not None and self._pending[0] is owner
 
+    def pending_source(self, owner: object, name: str) -> np.ndarray | None:
+        """The array ``owner``'s pending copy into SRAM ``name`` reads (None if there is none):
+        the owner must not write it while the copy is pending."""
+        if not self.pending_from(owner):
+            return None
+        for sram, _rows, source, _source_rows in self._pending[1]:
+            if sram == name:
+                return source
+        return None
+
     def unflushed(self, name: str) -> np.ndarray:
         """SRAM ``name`` without making pending copies first: for a plan run that reads none
         of its contents from before the run (its shape, or rows no pending copy writes)."""

@@ -428,11 +428,12 @@ def test_sram_contents_a_plan_leaves_pending_are_what_the_next_interpreted_strea
     np.testing.assert_array_equal(results[1], results[0])
 
 
-def test_a_run_interrupted_after_a_complete_one_leaves_that_runs_sram_contents(monkeypatch):
+@pytest.mark.parametrize("step", ["compute_products", "apply_alu"])
+def test_a_run_interrupted_after_a_complete_one_leaves_that_runs_sram_contents(monkeypatch, step):
     """The copies a plan's run leaves pending stay valid until the next complete run of the
-    same plan replaces them. A third run interrupted at its first GEMM (Ctrl-C) has only
-    re-loaded the same inputs and weights, so the SRAMs must hold what the second run left,
-    as the interpreter's do after two runs."""
+    same plan replaces them, and the accumulators they read are not the ones the next run
+    writes. So a third run interrupted (Ctrl-C) at its products, or after them at its ALU
+    step, leaves the SRAMs as the second run left them: as the interpreter's after two runs."""
     import accel.sim.plan as plan_module
 
     def interrupt(*args, **kwargs):
@@ -450,7 +451,7 @@ def test_a_run_interrupted_after_a_complete_one_leaves_that_runs_sram_contents(m
         bench.sim.run(*conv)  # planned: its final rows are left pending
         if use_plans:
             with monkeypatch.context() as patch:
-                patch.setattr(plan_module, "compute_products", interrupt)
+                patch.setattr(plan_module, step, interrupt)
                 with pytest.raises(KeyboardInterrupt):
                     bench.sim.run(*conv)
             bench.sim.queues.set_counts({})
