@@ -99,10 +99,16 @@ def topi_module(layer):
 
 
 def tutorial_module(layer, store_per_tile=False):
-    """The ``tutorials/convolution_opt.py`` schedule for another layer: tiles of up to 8 output
-    channel blocks, 7 rows and 14 columns, the store pragma on the column-block axis, and two
-    virtual threads over output channels where the channels allow. ``store_per_tile``: the
-    store pragma on the output's block axis instead, as the original tutorial has it."""
+    s, args = tutorial_schedule(layer, store_per_tile)
+    return accel.build(s, args, name="conv_tutorial"), args
+
+
+def tutorial_schedule(layer, store_per_tile=False):
+    """The ``tutorials/convolution_opt.py`` schedule for another layer, and its tensors: tiles of
+    up to 8 output channel blocks, 7 rows and 14 columns, the store pragma on the column-block
+    axis, and two virtual threads over output channels where the channels allow.
+    ``store_per_tile``: the store pragma on the output's block axis instead, as the original
+    tutorial has it. (tests/replay checks that these schedules replay like the JIT path.)"""
     hw, ci, co, k, stride = layer
     pad = k // 2
     out = (hw + 2 * pad - k) // stride + 1
@@ -164,7 +170,7 @@ def tutorial_module(layer, store_per_tile=False):
     for stage in (res_shr, res_max, res_min):
         s[stage].pragma(s[stage].op.axis[0], ENV.alu)
     s[res_conv].tensorize(b_tns, ENV.gemm)
-    return accel.build(s, [data, kernel, res], name="conv_tutorial"), [data, kernel, res]
+    return s, [data, kernel, res]
 
 
 def classic_module(layer):

@@ -26,6 +26,8 @@ from accel.sim import Device, Simulator
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "golden"))
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "build"))
+sys.path.insert(0, str(pathlib.Path(__file__).parents[2] / "benchmarks"))
+import bench_api  # noqa: E402
 from accel_schedules import packed_matmul  # noqa: E402
 from cases import ACCEL_CASES  # noqa: E402
 
@@ -99,69 +101,6 @@ def without_data_addresses(words: np.ndarray) -> list:
     ]
 
 
-def convolution_opt_schedule():
-    """``tutorials/convolution_opt.py``'s schedule at a small size (14x14, 64 -> 64 channels):
-    7x7 output tiles of two channel blocks, two virtual threads, one input block a step, and
-    the store pragma on the column axis (one STORE per output tile row)."""
-    te, topi = accel.te, accel.topi
-    b, hw, ch = ENV.BLOCK_IN, 14, 64
-    data = te.placeholder((1, ch // b, hw, hw, 1, b), name="data", dtype="int8")
-    kernel = te.placeholder((ch // b, ch // b, 3, 3, b, b), name="kernel", dtype="int8")
-    data_buf = te.compute(
-        (1, ch // b, hw + 2, hw + 2, 1, b),
-        lambda *i: te.if_then_else(
-            te.all(i[2] >= 1, i[2] < hw + 1, i[3] >= 1, i[3] < hw + 1),
-            data[i[0], i[1], i[2] - 1, i[3] - 1, i[4], i[5]],
-            te.const(0, "int8"),
-        ),
-        "data_buf",
-    )
-    kernel_buf = te.compute(kernel.shape, lambda *i: kernel(*i), "kernel_buf")
-    ic, ic_tns = te.reduce_axis((0, ch // b), name="ic"), te.reduce_axis((0, b), name="ic_tns")
-    dy, dx = te.reduce_axis((0, 3), name="dy"), te.reduce_axis((0, 3), name="dx")
-    shape = (1, ch // b, hw, hw, 1, b)
-    res_conv = te.compute(
-        shape,
-        lambda n, c, y, x, bi, ci: te.sum(
-            data_buf[n, ic, y + dy, x + dx, bi, ic_tns].astype("int32")
-            * kernel_buf[c, ic, dy, dx, ci, ic_tns].astype("int32"),
-            axis=[ic, dy, dx, ic_tns],
-        ),
-        name="res_conv",
-    )
-    res_shr = te.compute(shape, lambda *i: res_conv(*i) >> 8, name="res_shr")
-    res_max = te.compute(shape, lambda *i: te.max(res_shr(*i), 0), "res_max")
-    res_min = te.compute(shape, lambda *i: te.min(res_max(*i), 127), "res_min")
-    res = te.compute(shape, lambda *i: res_min(*i).astype("int8"), name="res")
-    s = te.create_schedule(res.op)
-    n, oc, y, x, n_tns, oc_tns = s[res].op.axis
-    oc_out, oc_inn = s[res].split(oc, factor=2)
-    y_bo, y_bi = s[res].split(y, factor=7)
-    x_bo, x_bi = s[res].split(x, factor=7)
-    s[res].reorder(oc_out, y_bo, x_bo, n, oc_inn, y_bi, x_bi, n_tns, oc_tns)
-    for stage in (res_conv, res_shr, res_max, res_min):
-        s[stage].set_scope(ENV.acc_scope)
-        s[stage].compute_at(s[res], x_bo)
-    n_inn, oc_inn, y_inn, x_inn, n_tns, oc_tns = s[res_conv].op.axis
-    ic_out, ic_inn = s[res_conv].split(ic, factor=1)
-    s[res_conv].reorder(ic_out, n_inn, oc_inn, y_inn, ic_inn, dy, dx, x_inn, n_tns, oc_tns, ic_tns)
-    _, tx = s[res].split(oc_out, factor=2)
-    s[res].reorder(tx, y_bo)
-    s[res].bind(tx, te.thread_axis("cthread"))
-    s[data_buf].set_scope(ENV.inp_scope)
-    s[kernel_buf].set_scope(ENV.wgt_scope)
-    s[data_buf].compute_at(s[res_conv], ic_out)
-    s[kernel_buf].compute_at(s[res_conv], ic_out)
-    s[data_buf].pragma(s[data_buf].op.axis[0], ENV.dma_copy)
-    s[kernel_buf].pragma(s[kernel_buf].op.axis[0], ENV.dma_copy)
-    s[res].pragma(x_bi, ENV.dma_copy)
-    for stage in (res_shr, res_max, res_min):
-        s[stage].pragma(s[stage].op.axis[0], ENV.alu)
-    s[res_conv].tensorize(n_tns, ENV.gemm)
-    del topi
-    return s, [data, kernel, res]
-
-
 def _vector(op):
     return accel.topi.schedule_vector_packed(op, ENV), op.args
 
@@ -179,7 +118,10 @@ def _steps(pairs):
 
 
 MORE_CASES = {
-    "convolution_opt": convolution_opt_schedule,
+    # bench_api's convolution_opt schedules (14x14, 16 -> 256 channels: two virtual threads),
+    # with a STORE per tile row, as our tutorial, and per 16-byte tile, as the original one
+    "convolution_opt": lambda: bench_api.tutorial_schedule((14, 16, 256, 3, 1)),
+    "convolution_opt_classic": lambda: bench_api.tutorial_schedule((14, 16, 256, 3, 1), True),
     "topi_map": lambda: _vector(accel.topi.map_packed(_packed("x"), ENV, _steps(_REQUANTIZE))),
     "topi_add_scaled": lambda: _vector(
         accel.topi.add_scaled_packed(
